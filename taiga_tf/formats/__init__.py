@@ -1,0 +1,1 @@
+"""Readers and writers of detector MC output files, one module per format."""

@@ -1,0 +1,212 @@
+"""Text event files of the TAIGA-IACT MC chain (FORMATS.md), streaming.
+
+Event files (`*_c.txt`, `*_cbN.txt`): per triggered event a header of 11 numbers
+
+    n_shower i_scat n_pix energy x_ground y_ground tel_theta tel_phi src_theta src_phi xmax
+
+then `n_pix` lines `cluster channel x_cm y_cm amplitude` (pixels not listed are 0).
+
+Cleaned files (`*_clean_*.txt`): header
+
+    n_clean n_shower i_scat n_pix energy x_src_cm y_src_cm x_ground y_ground a_axis b_axis
+
+then `n_pix` lines of the surviving pixels in the same 5-column form.
+
+Readers are generators (memory does not grow with the file) and every problem is
+an error naming the file, the line and what was expected; nothing is skipped.
+Writers write to a temporary file renamed when complete.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+from typing import Iterable, Iterator
+
+import numpy as np
+
+EVENT_HEADER = ('n_shower', 'i_scat', 'n_pix', 'energy', 'x_ground', 'y_ground',
+                'tel_theta', 'tel_phi', 'src_theta', 'src_phi', 'xmax')
+CLEAN_HEADER = ('n_clean', 'n_shower', 'i_scat', 'n_pix', 'energy', 'x_src_cm',
+                'y_src_cm', 'x_ground', 'y_ground', 'a_axis', 'b_axis')
+PIXEL_COLUMNS = ('cluster', 'channel', 'x_cm', 'y_cm', 'amplitude')
+_INT_FIELDS = {'n_shower', 'i_scat', 'n_pix', 'n_clean'}
+
+
+class FormatError(ValueError):
+  """Malformed MC file; the message names the file and line."""
+
+
+@dataclasses.dataclass
+class Block:
+  """One header and its pixel lines, as read from a file.
+
+  `header` maps field names to values (ints for counters, floats otherwise);
+  `pixels` is an (n_pix, 5) float64 array of PIXEL_COLUMNS; `line` is the
+  header's line number, `path` the file.
+  """
+  header: dict
+  pixels: np.ndarray
+  path: str = ''
+  line: int = 0
+
+  def __getattr__(self, name):
+    try:
+      return self.__dict__['header'][name]
+    except KeyError:
+      raise AttributeError(name) from None
+
+  @property
+  def impact_distance(self) -> float:
+    return math.hypot(self.header['x_ground'], self.header['y_ground'])
+
+  def amplitudes(self, camera, tolerance_cm: float = 0.3) -> np.ndarray:
+    """Dense per-pixel amplitude vector (camera.n_pixels,) float32.
+
+    Each pixel line is placed by its x/y on the lattice; an off-camera
+    coordinate or a pixel listed twice is a FormatError naming the line.
+    """
+    idx = camera.locate(self.pixels[:, 2], self.pixels[:, 3], tolerance_cm)
+    bad = np.flatnonzero(idx < 0)
+    if len(bad):
+      k = bad[0]
+      raise FormatError(
+          f'{self.path}:{self.line + 1 + k}: pixel at x={self.pixels[k, 2]} '
+          f'y={self.pixels[k, 3]} cm is not a pixel of camera {camera.name} '
+          f'(tolerance {tolerance_cm} cm)')
+    uniq, first, counts = np.unique(idx, return_index=True, return_counts=True)
+    if len(uniq) != len(idx):
+      k = int(np.flatnonzero(np.isin(idx, uniq[counts > 1]))[1])
+      raise FormatError(f'{self.path}:{self.line + 1 + k}: pixel at x={self.pixels[k, 2]} '
+                        f'y={self.pixels[k, 3]} cm listed twice in one event')
+    out = np.zeros(camera.n_pixels, dtype=np.float32)
+    out[idx] = self.pixels[:, 4]
+    return out
+
+
+def _parse_numbers(parts, path, lineno, what):
+  try:
+    vals = [float(p) for p in parts]
+  except ValueError:
+    raise FormatError(f'{path}:{lineno}: non-numeric field in {what}: '
+                      f'{" ".join(parts)!r}') from None
+  for name, v in zip(range(len(vals)), vals):
+    if not math.isfinite(v):
+      raise FormatError(f'{path}:{lineno}: field {name + 1} of {what} is {v} '
+                        f'(expected a finite number)')
+  return vals
+
+
+def read_blocks(path, header_fields=EVENT_HEADER) -> Iterator[Block]:
+  """Streams the header + pixel-line blocks of an event or cleaned file."""
+  path = os.fspath(path)
+  n_fields = len(header_fields)
+  n_pix_pos = header_fields.index('n_pix')
+  what = 'header (' + ' '.join(header_fields) + ')'
+  with open(path) as f:
+    lineno = 0
+    for line in f:
+      lineno += 1
+      parts = line.split()
+      if not parts:
+        continue
+      if len(parts) != n_fields:
+        raise FormatError(f'{path}:{lineno}: expected a {n_fields}-field {what}, '
+                          f'got {len(parts)} fields')
+      vals = _parse_numbers(parts, path, lineno, 'header')
+      header = {}
+      for name, v in zip(header_fields, vals):
+        if name in _INT_FIELDS:
+          if v != int(v) or v < 0:
+            raise FormatError(f'{path}:{lineno}: {name} must be a non-negative '
+                              f'integer, got {parts[header_fields.index(name)]!r}')
+          v = int(v)
+        header[name] = v
+      n_pix, head_line = header['n_pix'], lineno
+      flat = []
+      for k in range(n_pix):
+        pline = f.readline()
+        lineno += 1
+        if not pline:
+          raise FormatError(f'{path}:{head_line}: truncated block: header announces '
+                            f'n_pix={n_pix} pixel lines, file ends after {k}')
+        pparts = pline.split()
+        if len(pparts) != 5:
+          raise FormatError(
+              f'{path}:{lineno}: expected pixel line {k + 1} of {n_pix} '
+              f'(cluster channel x_cm y_cm amplitude, 5 fields), got {len(pparts)} '
+              f'fields: fewer pixel lines than n_pix={n_pix} announced at line {head_line}?')
+        flat.extend(pparts)
+      try:
+        pixels = np.asarray(flat, dtype=np.float64).reshape(n_pix, 5)
+      except ValueError:
+        for k in range(n_pix):  # slow path, only to name the bad line
+          _parse_numbers(flat[5 * k:5 * k + 5], path, head_line + 1 + k, 'pixel line')
+        raise
+      if not np.all(np.isfinite(pixels)):
+        k = int(np.flatnonzero(~np.isfinite(pixels).all(axis=1))[0])
+        _parse_numbers(flat[5 * k:5 * k + 5], path, head_line + 1 + k, 'pixel line')
+      yield Block(header=header, pixels=pixels, path=path, line=head_line)
+
+
+def read_events(path) -> Iterator[Block]:
+  """Streams the events of a `*_c.txt` / `*_cbN.txt` file."""
+  return read_blocks(path, EVENT_HEADER)
+
+
+def read_cleaned(path) -> Iterator[Block]:
+  """Streams the events of a `*_clean_*.txt` file."""
+  return read_blocks(path, CLEAN_HEADER)
+
+
+def pixel_lines(camera, amplitudes, keep=None, fmt='%.2f') -> np.ndarray:
+  """(n, 5) pixel rows for the listed pixels (default: non-zero amplitudes)."""
+  amplitudes = np.asarray(amplitudes)
+  if keep is None:
+    keep = np.round(amplitudes, 2) != 0
+  idx = np.flatnonzero(keep)
+  return np.column_stack([camera.cluster[idx], camera.channel[idx],
+                          np.round(camera.x[idx], 3), np.round(camera.y[idx], 3),
+                          amplitudes[idx]])
+
+
+def _format_number(name, v):
+  if name in _INT_FIELDS:
+    return str(int(v))
+  return f'{float(v):.7g}'
+
+
+def format_block(header: dict, pixels: np.ndarray, header_fields=EVENT_HEADER) -> str:
+  header = dict(header, n_pix=len(pixels))
+  head = ' '.join(_format_number(n, header[n]) for n in header_fields)
+  lines = [head]
+  for c, ch, x, y, a in pixels:
+    lines.append(f'{int(c)} {int(ch)} {x:.3f} {y:.3f} {a:.2f}')
+  return '\n'.join(lines) + '\n'
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode='w'):
+  """Opens `path + '.tmp'` and renames it to `path` only on success."""
+  path = os.fspath(path)
+  tmp = path + '.tmp'
+  try:
+    with open(tmp, mode) as f:
+      yield f
+    os.replace(tmp, path)
+  except BaseException:
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(tmp)
+    raise
+
+
+def write_blocks(path, blocks: Iterable[tuple[dict, np.ndarray]],
+                 header_fields=EVENT_HEADER) -> int:
+  """Writes (header, pixel rows) blocks; returns the number written."""
+  n = 0
+  with atomic_open(path) as f:
+    for header, pixels in blocks:
+      f.write(format_block(header, pixels, header_fields))
+      n += 1
+  return n
