@@ -220,6 +220,48 @@ class Camera:
             f'{len(np.unique(self.cluster))} clusters, {self.square_size}x{self.square_size})')
 
 
+def direction_to_camera(v, tel_theta=0.0, tel_phi=0.0):
+  """Sky directions -> focal-plane position (cm) in the optics frame.
+
+  v: (n, 3) unit vectors (x east, y north, z up) towards the sky. The telescope
+  points at zenith angle tel_theta and azimuth tel_phi (radians). In the
+  telescope frame a direction at angle theta from the axis with azimuth phi is
+  imaged at x = -F tan(theta) cos(phi), y = F tan(theta) sin(phi): the chain's
+  phi' = pi - phi convention. Directions behind the mirror give inf.
+  """
+  v = np.atleast_2d(np.asarray(v, dtype=np.float64))
+  tt = np.broadcast_to(np.asarray(tel_theta, np.float64), v.shape[:1])
+  tp = np.broadcast_to(np.asarray(tel_phi, np.float64), v.shape[:1])
+  if np.any(tt != 0) or np.any(tp != 0):
+    # rotate the azimuth to 0, then the pointing to zenith, per direction
+    ct, st, cp, sp = np.cos(tt), np.sin(tt), np.cos(tp), np.sin(tp)
+    x1 = cp * v[:, 0] + sp * v[:, 1]
+    y1 = -sp * v[:, 0] + cp * v[:, 1]
+    v = np.stack([ct * x1 - st * v[:, 2], y1, st * x1 + ct * v[:, 2]], axis=-1)
+  with np.errstate(divide='ignore', invalid='ignore'):
+    x = -FOCAL_LENGTH_CM * v[:, 0] / v[:, 2]
+    y = FOCAL_LENGTH_CM * v[:, 1] / v[:, 2]
+  behind = v[:, 2] <= 0
+  return np.where(behind, np.inf, x), np.where(behind, np.inf, y)
+
+
+def unit_vector(theta, phi):
+  """(n, 3) unit vectors of zenith angles theta and azimuths phi (radians)."""
+  theta, phi = np.asarray(theta, np.float64), np.asarray(phi, np.float64)
+  return np.stack([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi),
+                   np.cos(theta)], axis=-1).reshape(-1, 3)
+
+
+def source_position(src_theta, src_phi, tel_theta=0.0, tel_phi=0.0):
+  """Camera position (cm) of the primary's direction, and its offset (deg)."""
+  v = unit_vector(src_theta, src_phi)
+  x, y = direction_to_camera(v, tel_theta, tel_phi)
+  p = unit_vector(np.broadcast_to(tel_theta, np.shape(src_theta)),
+                  np.broadcast_to(tel_phi, np.shape(src_theta)))
+  offset = np.degrees(np.arccos(np.clip((v * p).sum(-1), -1, 1)))
+  return x, y, offset
+
+
 def _round_axial(q, r):
   """Nearest lattice site of fractional axial coordinates (cube rounding)."""
   x, z = np.asarray(q, dtype=np.float64), np.asarray(r, dtype=np.float64)

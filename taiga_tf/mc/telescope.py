@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from taiga_tf.camera import DEG_PER_CM, FOCAL_LENGTH_CM, Camera
+from taiga_tf.camera import DEG_PER_CM, Camera, direction_to_camera
 from taiga_tf.mc import physics
 
 
@@ -27,31 +27,6 @@ class TelescopeConfig:
   nsb_sigma: float = 4.0           # Gaussian NSB per pixel, photoelectrons
   trigger_threshold: float = 10.0  # pe per pixel
   trigger_pixels: int = 2          # neighbouring pixels above threshold
-
-
-def direction_to_camera(v, pointing=(0.0, 0.0, 1.0)):
-  """Arrival directions (n, 3) (unit vectors towards the sky) -> camera cm.
-
-  The chain's convention for the camera image of a direction (theta, phi)
-  relative to the optical axis: x = -F tan(theta) cos(phi),
-  y = F tan(theta) sin(phi), i.e. phi' = pi - phi. Pointing at zenith.
-  """
-  v = np.atleast_2d(v)
-  if not np.allclose(pointing, (0, 0, 1)):
-    raise NotImplementedError('the built-in MC points the telescope at zenith')
-  with np.errstate(divide='ignore', invalid='ignore'):
-    x = -FOCAL_LENGTH_CM * v[:, 0] / v[:, 2]
-    y = FOCAL_LENGTH_CM * v[:, 1] / v[:, 2]
-  behind = v[:, 2] <= 0
-  return np.where(behind, np.inf, x), np.where(behind, np.inf, y)
-
-
-def source_camera_position(src_theta, src_phi):
-  """Camera position (cm) of the primary's direction (radians, chain convention)."""
-  v = np.array([[np.sin(src_theta) * np.cos(src_phi), np.sin(src_theta) * np.sin(src_phi),
-                 np.cos(src_theta)]])
-  x, y = direction_to_camera(v)
-  return float(x[0]), float(y[0])
 
 
 def _to_pixels(rng, camera, v, cfg):

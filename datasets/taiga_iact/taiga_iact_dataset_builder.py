@@ -1,0 +1,254 @@
+"""TFDS builder of TAIGA-IACT images: the built-in MC or the chain's own files.
+
+    tfds build datasets/taiga_iact --config=simulated_small --data_dir=DIR
+    tfds build datasets/taiga_iact --config=mc --manual_dir=MC_DIR --data_dir=DIR
+
+Every example is one triggered event: the camera image as a square array (axial
+coordinates of the hexagonal lattice, taiga_tf.camera), its truth and Hillas
+parameters, and `class_id` on a 10 (energy) x 10 (distance) grid. The camera,
+the class-bin edges and the cleaning used for the Hillas features are stored in
+the dataset metadata (metadata.json): later stages read them from there.
+
+Distance: by default the impact distance (shower core to telescope on the
+ground, m). For a point source it is what moves the image centroid out and
+stretches the ellipse, so it is the second variable that shapes the image at a
+given energy. The other choice, the angular offset of the primary's direction
+from the camera centre (deg; zero for a point source, meaningful for diffuse
+gammas and protons), is the config option `distance="offset"`, e.g.
+`--config='{"name": "mc_offset", "source": "mc", "distance": "offset"}'`.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import os
+import zlib
+
+import numpy as np
+import tensorflow_datasets as tfds
+from etils import epath
+
+from taiga_tf import camera as camera_lib
+from taiga_tf import hillas
+from taiga_tf.formats import taiga_text
+
+PARTICLES = ('gamma', 'proton')
+SPLIT_FRACTIONS = (('train', 80), ('validation', 10), ('test', 10))
+HILLAS_KEYS = ('size', 'n_pixels', 'cog_x', 'cog_y', 'length', 'width', 'psi', 'dist',
+               'alpha', 'miss', 'con2', 'skewness', 'kurtosis')
+CLEANING = {'picture_pe': 14.0, 'boundary_pe': 7.0, 'brightest_island': True}
+DISTANCE_RANGES = {'impact': (0.0, 500.0, 'm'), 'offset': (0.0, 6.0, 'deg')}
+
+
+@dataclasses.dataclass
+class TaigaIactConfig(tfds.core.BuilderConfig):
+  """source: 'simulated' (built-in MC) or 'mc' (files in --manual_dir)."""
+  source: str = 'simulated'
+  n_events: int = 0                 # per particle, simulated configs
+  seed: int = 1
+  camera: str = 'builtin'           # or the path of a TAIGA pixel table
+  distance: str = 'impact'          # or 'offset'
+  energy_range: tuple = (1.0, 100.0)
+  n_energy_bins: int = 10
+  n_distance_bins: int = 10
+  min_shard_mb: float = 4.0         # several shards per split unless overridden
+
+
+def _split_of(particle: str, file_name: str, n_shower: int) -> str:
+  """All core scatterings of one shower land in the same split."""
+  h = zlib.crc32(f'{particle}/{file_name}/{n_shower}'.encode()) % 100
+  acc = 0
+  for name, frac in SPLIT_FRACTIONS:
+    acc += frac
+    if h < acc:
+      return name
+  return SPLIT_FRACTIONS[-1][0]
+
+
+def _simulate_particle(args):
+  particle, n_events, seed, out_dir = args
+  from taiga_tf.mc import simulate  # pylint: disable=g-import-not-at-top
+  cfg = simulate.MCConfig(particle=particle)
+  return simulate.write_run(cfg, out_dir, n_events, seed, log=print)
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+  """TAIGA-IACT camera images of gamma and proton showers."""
+
+  VERSION = tfds.core.Version('1.0.0')
+  RELEASE_NOTES = {'1.0.0': 'First release.'}
+  BUILDER_CONFIGS = [
+      TaigaIactConfig(name='simulated', source='simulated', n_events=30000,
+                      description='Built-in MC, 30000 triggered events per particle.'),
+      TaigaIactConfig(name='simulated_small', source='simulated', n_events=2000,
+                      min_shard_mb=0.5,
+                      description='Built-in MC, 2000 events per particle (demo, tests).'),
+      TaigaIactConfig(name='mc', source='mc', min_shard_mb=64.0,
+                      description="The chain's own *_cbN.txt files from --manual_dir."),
+  ]
+  MANUAL_DOWNLOAD_INSTRUCTIONS = """
+  Put the TAIGA-IACT chain's event text files (`*_c.txt` or `*_cbN.txt`, the
+  11-number header + `cluster channel x y amplitude` blocks) in
+    <manual_dir>/gamma/   (gamma primaries)
+    <manual_dir>/proton/  (proton primaries)
+  and pass `--manual_dir=<manual_dir>`. Files whose name contains `_clean_` are
+  ignored. For the 2020 camera give the pixel table in the config, e.g.
+  --config='{"name": "mc2020", "source": "mc", "camera": "/path/XY_turn_2020jan2tel_18fix.txt"}'
+  """
+
+  # ---------------------------------------------------------------- metadata
+  @property
+  def _camera(self) -> camera_lib.Camera:
+    if not hasattr(self, '_camera_cache'):
+      self._camera_cache = camera_lib.get_camera(self.builder_config.camera)
+    return self._camera_cache
+
+  def _edges(self):
+    cfg = self.builder_config
+    e = np.geomspace(cfg.energy_range[0], cfg.energy_range[1], cfg.n_energy_bins + 1)
+    lo, hi, _ = DISTANCE_RANGES[cfg.distance]
+    d = np.linspace(lo, hi, cfg.n_distance_bins + 1)
+    return e, d
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    cfg = self.builder_config
+    if cfg.distance not in DISTANCE_RANGES:
+      raise ValueError(f'distance must be one of {sorted(DISTANCE_RANGES)}, got {cfg.distance!r}')
+    cam = self._camera
+    e_edges, d_edges = self._edges()
+    n_classes = cfg.n_energy_bins * cfg.n_distance_bins
+    f32 = np.float32
+    metadata = tfds.core.MetadataDict(
+        camera=cam.to_dict(),
+        energy_edges_tev=e_edges.tolist(),
+        distance_edges=d_edges.tolist(),
+        distance=cfg.distance,
+        distance_unit=DISTANCE_RANGES[cfg.distance][2],
+        class_id='energy_bin * n_distance_bins + distance_bin (values outside the '
+                 'edges go to the first/last bin)',
+        n_energy_bins=cfg.n_energy_bins, n_distance_bins=cfg.n_distance_bins,
+        cleaning=CLEANING, image_unit='photoelectrons', source=cfg.source)
+    return self.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict({
+            'image': tfds.features.Tensor(shape=cam.square_shape, dtype=f32,
+                                          encoding='zlib'),
+            'particle': tfds.features.ClassLabel(names=list(PARTICLES)),
+            'energy': tfds.features.Scalar(dtype=f32, doc='Primary energy, TeV.'),
+            'impact_distance': tfds.features.Scalar(dtype=f32, doc='hypot(core_x, core_y), m.'),
+            'core_x': tfds.features.Scalar(dtype=f32, doc='Shower core x on the ground, m.'),
+            'core_y': tfds.features.Scalar(dtype=f32, doc='Shower core y on the ground, m.'),
+            'source_offset': tfds.features.Scalar(
+                dtype=f32, doc='Angle of the primary direction from the camera centre, deg.'),
+            'source_x': tfds.features.Scalar(dtype=f32, doc='Source position in the camera, cm.'),
+            'source_y': tfds.features.Scalar(dtype=f32, doc='Source position in the camera, cm.'),
+            'xmax': tfds.features.Scalar(dtype=f32, doc='Depth of shower maximum, g/cm^2.'),
+            'file': tfds.features.Text(),
+            'n_shower': tfds.features.Scalar(dtype=np.int32),
+            'i_scat': tfds.features.Scalar(dtype=np.int32),
+            'hillas': tfds.features.FeaturesDict({
+                k: tfds.features.Scalar(dtype=np.int32 if k == 'n_pixels' else f32)
+                for k in HILLAS_KEYS}),
+            'energy_bin': tfds.features.Scalar(dtype=np.int32),
+            'distance_bin': tfds.features.Scalar(dtype=np.int32),
+            'class_id': tfds.features.ClassLabel(num_classes=n_classes),
+        }),
+        supervised_keys=None,
+        homepage='https://taiga-experiment.info',
+        metadata=metadata,
+    )
+
+  # ---------------------------------------------------------------- splits
+  def _generate_splits(self, dl_manager, download_config):
+    default = tfds.download.DownloadConfig()
+    if (download_config.num_shards is None
+        and download_config.min_shard_size == default.min_shard_size):
+      size = int(self.builder_config.min_shard_mb * (1 << 20))
+      download_config = download_config.replace(
+          min_shard_size=size, max_shard_size=max(16 * size, 64 << 20))
+    return super()._generate_splits(dl_manager, download_config)
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    cfg = self.builder_config
+    if cfg.source == 'mc':
+      files = self._manual_files(epath.Path(dl_manager.manual_dir))
+    elif cfg.source == 'simulated':
+      files = self._simulate(epath.Path(dl_manager.download_dir))
+    else:
+      raise ValueError(f"source must be 'simulated' or 'mc', got {cfg.source!r}")
+    return {name: self._generate_examples(files, name) for name, _ in SPLIT_FRACTIONS}
+
+  def _manual_files(self, root: epath.Path):
+    files = {}
+    for p in PARTICLES:
+      d = root / p
+      found = sorted(f for f in d.glob('*.txt') if '_clean_' not in f.name) if d.exists() else []
+      if not found:
+        raise FileNotFoundError(f'no event files (*.txt) in {d}.\n'
+                                f'{self.MANUAL_DOWNLOAD_INSTRUCTIONS}')
+      files[p] = found
+    return files
+
+  def _simulate(self, download_dir: epath.Path):
+    """Runs the built-in MC once (cached under download_dir), both particles in parallel."""
+    cfg = self.builder_config
+    out = download_dir / 'taiga_mc' / f'{cfg.name}_n{cfg.n_events}_s{cfg.seed}'
+    done = out / 'DONE.json'
+    if not done.exists():
+      jobs = [(p, cfg.n_events, cfg.seed, os.fspath(out / p)) for p in PARTICLES]
+      print(f'taiga_iact: simulating {cfg.n_events} events per particle into {out}')
+      with concurrent.futures.ProcessPoolExecutor(max_workers=2) as pool:
+        summaries = list(pool.map(_simulate_particle, jobs))
+      for s in summaries:
+        print(f"taiga_iact: {s['particle']}: {s['events']} events in {s['seconds']:.0f} s "
+              f"({s['events_per_s']:.0f} events/s)")
+      done.write_text(json.dumps(summaries, indent=1))
+    return {p: sorted((out / p).glob('*.txt')) for p in PARTICLES}
+
+  # ---------------------------------------------------------------- examples
+  def _generate_examples(self, files, split, batch=256):
+    cam = self._camera
+    table = hillas.neighbour_table(cam)
+    e_edges, d_edges = self._edges()
+    for particle in PARTICLES:
+      for path in files[particle]:
+        name = os.path.basename(os.fspath(path))
+        pending = []
+        for block in taiga_text.read_events(path):
+          if _split_of(particle, name, block.n_shower) != split:
+            continue
+          pending.append((block, block.amplitudes(cam)))
+          if len(pending) == batch:
+            yield from self._examples(pending, particle, name, cam, table, e_edges, d_edges)
+            pending = []
+        if pending:
+          yield from self._examples(pending, particle, name, cam, table, e_edges, d_edges)
+
+  def _examples(self, pending, particle, name, cam, table, e_edges, d_edges):
+    cfg = self.builder_config
+    blocks = [b for b, _ in pending]
+    amps = np.stack([a for _, a in pending])
+    h = lambda k: np.array([b.header[k] for b in blocks], dtype=np.float64)
+    sx, sy, offset = camera_lib.source_position(h('src_theta'), h('src_phi'),
+                                                h('tel_theta'), h('tel_phi'))
+    par, _ = hillas.clean_and_parametrize(
+        cam, amps, CLEANING['picture_pe'], CLEANING['boundary_pe'],
+        CLEANING['brightest_island'], np.stack([sx, sy], -1), table)
+    impact = np.hypot(h('x_ground'), h('y_ground'))
+    dist = impact if cfg.distance == 'impact' else offset
+    e_bin = np.clip(np.searchsorted(e_edges, h('energy'), side='right') - 1, 0, len(e_edges) - 2)
+    d_bin = np.clip(np.searchsorted(d_edges, dist, side='right') - 1, 0, len(d_edges) - 2)
+    images = cam.to_square(amps)
+    for i, b in enumerate(blocks):
+      yield f'{particle}/{name}/{b.line}', {
+          'image': images[i],
+          'particle': particle,
+          'energy': b.energy, 'impact_distance': impact[i],
+          'core_x': b.x_ground, 'core_y': b.y_ground,
+          'source_offset': offset[i], 'source_x': sx[i], 'source_y': sy[i],
+          'xmax': b.xmax, 'file': name, 'n_shower': b.n_shower, 'i_scat': b.i_scat,
+          'hillas': {k: np.nan_to_num(par[k][i]) if k != 'n_pixels' else par[k][i]
+                     for k in HILLAS_KEYS},
+          'energy_bin': e_bin[i], 'distance_bin': d_bin[i],
+          'class_id': int(e_bin[i] * cfg.n_distance_bins + d_bin[i]),
+      }

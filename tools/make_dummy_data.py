@@ -1,0 +1,49 @@
+"""Regenerates datasets/taiga_iact/dummy_data (small files in the chain's text format).
+
+  python tools/make_dummy_data.py
+
+gamma/: a `_c.txt`-style file (signal only, pixels with non-zero amplitude);
+proton/: a `_cb4.txt`-style file (every pixel, NSB added), both from the
+built-in MC with fixed seeds. Prints the per-split counts the builder test expects.
+"""
+import os
+import pathlib
+import sys
+import zlib
+
+import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from taiga_tf.camera import builtin_camera  # noqa: E402
+from taiga_tf.formats import taiga_text  # noqa: E402
+from taiga_tf.mc import simulate  # noqa: E402
+
+OUT = REPO / 'datasets' / 'taiga_iact' / 'dummy_data'
+
+
+def main():
+  cam = builtin_camera()
+  specs = [('gamma', 'iact01_gamma_c.txt', 'signal', 40),
+           ('proton', 'iact01_proton_cb4.txt', 'amplitudes', 30)]
+  for particle, fname, field, n in specs:
+    cfg = simulate.MCConfig(particle=particle, core_radius_m=250.0, n_scat=2)
+    events = list(simulate.generate(cfg, n, seed=7, camera=cam))
+    os.makedirs(OUT / particle, exist_ok=True)
+    blocks = []
+    for ev in events:
+      a = np.round(getattr(ev, field), 2)
+      keep = a > 0 if field == 'signal' else np.ones(cam.n_pixels, bool)
+      blocks.append((ev.header, taiga_text.pixel_lines(cam, a, keep=keep)))
+    taiga_text.write_blocks(OUT / particle / fname, blocks)
+    counts = {}
+    for ev in events:
+      h = zlib.crc32(f'{particle}/{fname}/{ev.header["n_shower"]}'.encode()) % 100
+      s = 'train' if h < 80 else 'validation' if h < 90 else 'test'
+      counts[s] = counts.get(s, 0) + 1
+    print(particle, fname, len(events), counts)
+
+
+if __name__ == '__main__':
+  main()
