@@ -52,7 +52,7 @@ class TaigaIactConfig(tfds.core.BuilderConfig):
   energy_range: tuple = (1.0, 100.0)
   n_energy_bins: int = 10
   n_distance_bins: int = 10
-  min_shard_mb: float = 4.0         # several shards per split unless overridden
+  num_shards: int | None = None     # per split; None = TFDS's size-based choice
 
 
 def _split_of(particle: str, file_name: str, n_shower: int) -> str:
@@ -79,12 +79,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'First release.'}
   BUILDER_CONFIGS = [
-      TaigaIactConfig(name='simulated', source='simulated', n_events=30000,
+      TaigaIactConfig(name='simulated', source='simulated', n_events=30000, num_shards=8,
                       description='Built-in MC, 30000 triggered events per particle.'),
       TaigaIactConfig(name='simulated_small', source='simulated', n_events=2000,
-                      min_shard_mb=0.5,
+                      num_shards=4,
                       description='Built-in MC, 2000 events per particle (demo, tests).'),
-      TaigaIactConfig(name='mc', source='mc', min_shard_mb=64.0,
+      TaigaIactConfig(name='mc', source='mc',
                       description="The chain's own *_cbN.txt files from --manual_dir."),
   ]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
@@ -160,12 +160,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   # ---------------------------------------------------------------- splits
   def _generate_splits(self, dl_manager, download_config):
-    default = tfds.download.DownloadConfig()
-    if (download_config.num_shards is None
-        and download_config.min_shard_size == default.min_shard_size):
-      size = int(self.builder_config.min_shard_mb * (1 << 20))
-      download_config = download_config.replace(
-          min_shard_size=size, max_shard_size=max(16 * size, 64 << 20))
+    # TFDS 4.9 sizes shards from class-level defaults (>= 64 MiB), which would
+    # put the simulated configs in one shard per split; `tfds build
+    # --num_shards=N` still wins.
+    if download_config.num_shards is None and self.builder_config.num_shards:
+      download_config = download_config.replace(num_shards=self.builder_config.num_shards)
     return super()._generate_splits(dl_manager, download_config)
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):

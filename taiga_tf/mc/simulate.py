@@ -80,12 +80,9 @@ class Event:
   signal: np.ndarray         # (n_pixels,) pe, before NSB
 
 
-def simulate_shower(cfg: MCConfig, camera: Camera, seed: int, n_shower: int,
-                    pairs=None) -> tuple[list[Event], int]:
-  """All triggered scatterings of shower `n_shower`; returns (events, n_scat)."""
-  rng = np.random.default_rng([seed, PARTICLE_CODES[cfg.particle], n_shower])
-  pairs = camera.neighbors if pairs is None else pairs
-  energy = float(sample_energy(rng, cfg))
+def make_shower(rng, cfg: MCConfig, energy: float | None = None):
+  """Samples a primary (energy, direction) and its Cherenkov emitters."""
+  energy = float(sample_energy(rng, cfg)) if energy is None else float(energy)
   src_theta, src_phi = sample_direction(rng, cfg)
   up = _up(src_theta, src_phi)
   if cfg.particle == 'gamma':
@@ -94,23 +91,42 @@ def simulate_shower(cfg: MCConfig, camera: Camera, seed: int, n_shower: int,
     showers = physics.proton_shower(rng, energy, np.zeros(3), up)
   emitters = physics.sample_emitters(rng, showers, up, cfg.n_emit,
                                      lateral_fraction=cfg.lateral_fraction)
+  return energy, (src_theta, src_phi), emitters
+
+
+def signal_image(rng, cfg: MCConfig, camera: Camera, energy, src_dir, emitters, core):
+  """Amplitudes before NSB (pe) of one shower seen from one core position."""
+  npe = telescope.shower_photoelectrons(rng, camera, emitters, core, cfg.telescope)
+  if cfg.particle == 'proton':
+    npe = npe + _muon_light(rng, camera, energy, core, _up(*src_dir), cfg)
+  return telescope.electronics(rng, npe, cfg.telescope)
+
+
+def random_core(rng, cfg: MCConfig):
+  r = cfg.core_radius_m * math.sqrt(rng.uniform())
+  phi = rng.uniform(0, 2 * math.pi)
+  return (r * math.cos(phi), r * math.sin(phi))
+
+
+def simulate_shower(cfg: MCConfig, camera: Camera, seed: int, n_shower: int,
+                    pairs=None) -> list[Event]:
+  """All triggered core scatterings of shower `n_shower` of run `seed`."""
+  rng = np.random.default_rng([seed, PARTICLE_CODES[cfg.particle], n_shower])
+  pairs = camera.neighbors if pairs is None else pairs
+  energy, src_dir, emitters = make_shower(rng, cfg)
   events = []
   for i_scat in range(cfg.n_scat):
-    r = cfg.core_radius_m * math.sqrt(rng.uniform())
-    phi = rng.uniform(0, 2 * math.pi)
-    core = (r * math.cos(phi), r * math.sin(phi))
-    npe = telescope.shower_photoelectrons(rng, camera, emitters, core, cfg.telescope)
-    if cfg.particle == 'proton':
-      npe = npe + _muon_light(rng, camera, energy, core, up, cfg)
-    signal = telescope.electronics(rng, npe, cfg.telescope)
+    core = random_core(rng, cfg)
+    signal = signal_image(rng, cfg, camera, energy, src_dir, emitters, core)
     if not telescope.triggered(signal, pairs, cfg.telescope):
       continue
     amps = telescope.add_nsb(rng, signal, cfg.telescope)
     header = dict(n_shower=n_shower, i_scat=i_scat, n_pix=camera.n_pixels,
                   energy=energy, x_ground=core[0], y_ground=core[1], tel_theta=0.0,
-                  tel_phi=0.0, src_theta=src_theta, src_phi=src_phi, xmax=emitters.xmax)
+                  tel_phi=0.0, src_theta=src_dir[0], src_phi=src_dir[1],
+                  xmax=emitters.xmax)
     events.append(Event(header, amps, signal))
-  return events, cfg.n_scat
+  return events
 
 
 def _muon_light(rng, camera, energy, core, up, cfg, radius_m=12.0):
@@ -138,7 +154,7 @@ def generate(cfg: MCConfig, n_events: int, seed: int, camera: Camera | None = No
   pairs = camera.neighbors
   n_done, shower = 0, first_shower
   while n_done < n_events:
-    events, _ = simulate_shower(cfg, camera, seed, shower, pairs)
+    events = simulate_shower(cfg, camera, seed, shower, pairs)
     for ev in events[:n_events - n_done]:
       n_done += 1
       yield ev

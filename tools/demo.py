@@ -1,0 +1,119 @@
+"""End-to-end demo on the built-in data (Quickstart command 1).
+
+  python tools/demo.py [--output_dir=out/demo] [--config=simulated_small]
+
+1. `tfds build datasets/taiga_iact --config=simulated_small` (runs the built-in MC
+   for gammas and protons, writes sharded TFRecords);
+2. loads the result with `tfds.builder_from_directory` and prints a summary;
+3. saves `examples.png`: example gamma and proton images drawn on the hexagonal
+   camera, with their energy, impact distance and Hillas size.
+"""
+import argparse
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def build(config: str, data_dir: pathlib.Path, download_dir: pathlib.Path):
+  cmd = [os.path.join(os.path.dirname(sys.executable), 'tfds'), 'build',
+         str(REPO / 'datasets' / 'taiga_iact'), f'--config={config}',
+         f'--data_dir={data_dir}', f'--download_dir={download_dir}']
+  print('$', ' '.join(cmd), flush=True)
+  t0 = time.time()
+  subprocess.run(cmd, check=True)
+  print(f'tfds build finished in {time.time() - t0:.0f} s', flush=True)
+
+
+def summarize(builder):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  info = builder.info
+  meta = info.metadata
+  print(f'\nDataset {info.full_name} at {builder.data_path}')
+  print(f'  camera {meta["camera"]["name"]}: {len(meta["camera"]["q"])} pixels, '
+        f'image {meta["camera"]["square_size"]}x{meta["camera"]["square_size"]}; '
+        f'distance = {meta["distance"]} ({meta["distance_unit"]})')
+  for name, split in info.splits.items():
+    print(f'  {name:<10} {split.num_examples:>7} examples in {split.num_shards} shards')
+  ds = builder.as_dataset(split='train').map(
+      lambda x: {k: x[k] for k in ('particle', 'energy', 'impact_distance', 'class_id')}
+      | {'size': x['hillas']['size'], 'width': x['hillas']['width'],
+         'alpha': x['hillas']['alpha']})
+  cols = {}
+  for batch in tfds.as_numpy(ds.batch(4096)):
+    for k, v in batch.items():
+      cols.setdefault(k, []).append(v)
+  cols = {k: np.concatenate(v) for k, v in cols.items()}
+  print(f'  {"particle":<8} {"events":>7} {"E median":>9} {"size med":>9} '
+        f'{"width med":>10} {"alpha<10":>9}')
+  for i, p in enumerate(info.features['particle'].names):
+    m = cols['particle'] == i
+    ok = m & (cols['size'] > 0)
+    print(f'  {p:<8} {m.sum():>7} {np.median(cols["energy"][m]):>7.2f}TeV '
+          f'{np.median(cols["size"][ok]):>7.0f}pe {np.median(cols["width"][ok]):>8.3f}deg '
+          f'{np.mean(cols["alpha"][ok] < 10):>9.2f}')
+  occ = np.bincount(cols['class_id'], minlength=100)
+  print(f'  classes (10 energy x 10 distance): {np.sum(occ > 0)} of 100 occupied, '
+        f'largest {occ.max()}, median {int(np.median(occ))} examples')
+  return cols
+
+
+def plot_examples(builder, path, n_per_particle=6):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from taiga_tf.camera import Camera  # pylint: disable=g-import-not-at-top
+  from taiga_tf.plotting import draw_camera  # pylint: disable=g-import-not-at-top
+
+  cam = Camera.from_dict(builder.info.metadata['camera'])
+  picked = {0: [], 1: []}
+  for ex in tfds.as_numpy(builder.as_dataset(split='test')):
+    p = int(ex['particle'])
+    if len(picked[p]) < n_per_particle and ex['hillas']['size'] > 150:
+      picked[p].append(ex)
+    if all(len(v) == n_per_particle for v in picked.values()):
+      break
+  fig, axes = plt.subplots(2, n_per_particle, figsize=(3.1 * n_per_particle, 6.4))
+  names = builder.info.features['particle'].names
+  for p, exs in picked.items():
+    for j, ax in enumerate(axes[p]):
+      ax.set_axis_off()
+      if j >= len(exs):
+        continue
+      ex = exs[j]
+      draw_camera(ax, cam, cam.to_vector(ex['image']))
+      ax.set_title(f'{names[p]}  E={ex["energy"]:.1f} TeV\nd={ex["impact_distance"]:.0f} m  '
+                   f'size={ex["hillas"]["size"]:.0f} pe', fontsize=9)
+  fig.suptitle(f'{builder.info.full_name}: test-split images (photoelectrons)')
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)
+  print(f'  wrote {path}')
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  ap.add_argument('--output_dir', default=str(REPO / 'out' / 'demo'))
+  ap.add_argument('--config', default='simulated_small')
+  args = ap.parse_args()
+  out = pathlib.Path(args.output_dir)
+  data_dir = out / 'tensorflow_datasets'
+  t0 = time.time()
+  build(args.config, data_dir, out / 'downloads')
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  builder = tfds.builder_from_directory(str(data_dir / 'taiga_iact' / args.config / '1.0.0'))
+  summarize(builder)
+  plot_examples(builder, out / 'examples.png')
+  print(f'\ndemo: built taiga_iact/{args.config} '
+        f'({sum(s.num_examples for s in builder.info.splits.values())} events) and '
+        f'wrote {out / "examples.png"} in {time.time() - t0:.0f} s')
+
+
+if __name__ == '__main__':
+  main()
