@@ -142,3 +142,16 @@ def test_real_camera_events_round_trip(tmp_path, pixel_table_2020):
   assert np.hypot(far[2], far[3]) > 40
   with pytest.raises(taiga_text.FormatError, match='not a pixel of camera taiga_builtin_560'):
     b.amplitudes(CAM)
+
+
+def test_keep_predicate_skips_blocks_but_checks_truncation(tmp_path):
+  path = tmp_path / 'k_cb4.txt'
+  taiga_text.write_blocks(path, [(dict(HEADER, n_shower=i), taiga_text.pixel_lines(CAM, _event(i)))
+                                 for i in range(4)])
+  kept = list(taiga_text.read_events(path, keep=lambda h: h['n_shower'] % 2 == 1))
+  assert [b.n_shower for b in kept] == [1, 3]
+  assert kept[0].line == 42          # line numbers stay those of the file
+  lines = path.read_text().splitlines()
+  path.write_text('\n'.join(lines[:-3]) + '\n')
+  with pytest.raises(taiga_text.FormatError, match=r'k_cb4.txt:124: truncated block'):
+    list(taiga_text.read_events(path, keep=lambda h: False))

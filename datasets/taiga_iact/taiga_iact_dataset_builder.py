@@ -213,9 +213,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       for path in files[particle]:
         name = os.path.basename(os.fspath(path))
         pending = []
-        for block in taiga_text.read_events(path):
-          if _split_of(particle, name, block.n_shower) != split:
-            continue
+        in_split = lambda h: _split_of(particle, name, h['n_shower']) == split  # pylint: disable=cell-var-from-loop
+        for block in taiga_text.read_events(path, keep=in_split):
           pending.append((block, block.amplitudes(cam)))
           if len(pending) == batch:
             yield from self._examples(pending, particle, name, cam, table, e_edges, d_edges)
@@ -238,6 +237,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     e_bin = np.clip(np.searchsorted(e_edges, h('energy'), side='right') - 1, 0, len(e_edges) - 2)
     d_bin = np.clip(np.searchsorted(d_edges, dist, side='right') - 1, 0, len(d_edges) - 2)
     images = cam.to_square(amps)
+    par = {k: v if k == 'n_pixels' else np.nan_to_num(v) for k, v in par.items()}  # NaN: empty
     for i, b in enumerate(blocks):
       yield f'{particle}/{name}/{b.line}', {
           'image': images[i],
@@ -246,8 +246,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           'core_x': b.x_ground, 'core_y': b.y_ground,
           'source_offset': offset[i], 'source_x': sx[i], 'source_y': sy[i],
           'xmax': b.xmax, 'file': name, 'n_shower': b.n_shower, 'i_scat': b.i_scat,
-          'hillas': {k: np.nan_to_num(par[k][i]) if k != 'n_pixels' else par[k][i]
-                     for k in HILLAS_KEYS},
+          'hillas': {k: par[k][i] for k in HILLAS_KEYS},
           'energy_bin': e_bin[i], 'distance_bin': d_bin[i],
           'class_id': int(e_bin[i] * cfg.n_distance_bins + d_bin[i]),
       }

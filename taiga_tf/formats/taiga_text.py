@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 import os
 from typing import Iterable, Iterator
@@ -98,11 +99,14 @@ def _parse_numbers(parts, path, lineno, what):
   return vals
 
 
-def read_blocks(path, header_fields=EVENT_HEADER) -> Iterator[Block]:
-  """Streams the header + pixel-line blocks of an event or cleaned file."""
+def read_blocks(path, header_fields=EVENT_HEADER, keep=None) -> Iterator[Block]:
+  """Streams the header + pixel-line blocks of an event or cleaned file.
+
+  keep: optional predicate on the header dict; blocks it rejects are passed
+  over without parsing their pixel lines (only their presence is checked).
+  """
   path = os.fspath(path)
   n_fields = len(header_fields)
-  n_pix_pos = header_fields.index('n_pix')
   what = 'header (' + ' '.join(header_fields) + ')'
   with open(path) as f:
     lineno = 0
@@ -124,20 +128,22 @@ def read_blocks(path, header_fields=EVENT_HEADER) -> Iterator[Block]:
           v = int(v)
         header[name] = v
       n_pix, head_line = header['n_pix'], lineno
-      flat = []
-      for k in range(n_pix):
-        pline = f.readline()
-        lineno += 1
-        if not pline:
-          raise FormatError(f'{path}:{head_line}: truncated block: header announces '
-                            f'n_pix={n_pix} pixel lines, file ends after {k}')
-        pparts = pline.split()
-        if len(pparts) != 5:
-          raise FormatError(
-              f'{path}:{lineno}: expected pixel line {k + 1} of {n_pix} '
-              f'(cluster channel x_cm y_cm amplitude, 5 fields), got {len(pparts)} '
-              f'fields: fewer pixel lines than n_pix={n_pix} announced at line {head_line}?')
-        flat.extend(pparts)
+      lines = list(itertools.islice(f, n_pix))
+      if len(lines) < n_pix:
+        raise FormatError(f'{path}:{head_line}: truncated block: header announces '
+                          f'n_pix={n_pix} pixel lines, file ends after {len(lines)}')
+      lineno += n_pix
+      if keep is not None and not keep(header):
+        continue
+      flat = ''.join(lines).split()
+      if len(flat) != 5 * n_pix:  # find the offending line
+        for k, pline in enumerate(lines):
+          n_f = len(pline.split())
+          if n_f != 5:
+            raise FormatError(
+                f'{path}:{head_line + 1 + k}: expected pixel line {k + 1} of {n_pix} '
+                f'(cluster channel x_cm y_cm amplitude, 5 fields), got {n_f} '
+                f'fields: fewer pixel lines than n_pix={n_pix} announced at line {head_line}?')
       try:
         pixels = np.asarray(flat, dtype=np.float64).reshape(n_pix, 5)
       except ValueError:
@@ -150,9 +156,9 @@ def read_blocks(path, header_fields=EVENT_HEADER) -> Iterator[Block]:
       yield Block(header=header, pixels=pixels, path=path, line=head_line)
 
 
-def read_events(path) -> Iterator[Block]:
-  """Streams the events of a `*_c.txt` / `*_cbN.txt` file."""
-  return read_blocks(path, EVENT_HEADER)
+def read_events(path, keep=None) -> Iterator[Block]:
+  """Streams the events of a `*_c.txt` / `*_cbN.txt` file (see read_blocks)."""
+  return read_blocks(path, EVENT_HEADER, keep)
 
 
 def read_cleaned(path) -> Iterator[Block]:

@@ -1,0 +1,113 @@
+"""Data-foundation benchmark: MC speed, builder speed, read throughput, build memory.
+
+  .venv/bin/python tools/benchmark_data.py [--events=400] [--scale=8]
+
+Measured in one run on this machine (absolute numbers are machine-dependent,
+the ratios are what to compare):
+1. built-in MC: triggered events/s per particle (single process);
+2. `mc` config build from those files: examples/s and peak RSS of the build
+   process, at two dataset sizes (1x and `scale`x, the larger made of copies of
+   the same files under other names); the peak-memory ratio must stay ~1;
+3. tf.data read throughput of the built dataset: decoded images/s.
+"""
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+BUILD_CHILD = textwrap.dedent('''
+    import json, resource, sys, time
+    sys.path.insert(0, {datasets!r})
+    import tensorflow_datasets as tfds
+    from taiga_iact import taiga_iact_dataset_builder as m
+    t0 = time.time()
+    b = m.Builder(config='mc', data_dir={data_dir!r})
+    b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir={manual!r}))
+    dt = time.time() - t0
+    n = sum(s.num_examples for s in b.info.splits.values())
+    print(json.dumps({{'examples': n, 'seconds': dt,
+                      'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+''')
+
+READ_CHILD = textwrap.dedent('''
+    import json, time
+    import tensorflow as tf, tensorflow_datasets as tfds
+    b = tfds.builder_from_directory({path!r})
+    ds = b.as_dataset(split='train', shuffle_files=True).map(
+        lambda x: x['image'], num_parallel_calls=tf.data.AUTOTUNE).batch(256).prefetch(4)
+    for _ in ds.take(2): pass                      # warm-up
+    t0, n = time.time(), 0
+    for _ in range(3):
+      for x in ds:
+        n += int(x.shape[0])
+    print(json.dumps({{'images': n, 'seconds': time.time() - t0}}))
+''')
+
+
+def run_child(code):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env)
+  if out.returncode:
+    raise RuntimeError(out.stderr[-3000:])
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+  ap = argparse.ArgumentParser()
+  ap.add_argument('--events', type=int, default=400, help='MC events per particle')
+  ap.add_argument('--scale', type=int, default=8, help='size ratio of the two builds')
+  ap.add_argument('--workdir', default=None)
+  args = ap.parse_args()
+  from taiga_tf.mc import simulate  # pylint: disable=g-import-not-at-top
+
+  work = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix='taiga_bench_'))
+  rows = []
+  mc_rate = {}
+  for particle in ('gamma', 'proton'):
+    s = simulate.write_run(simulate.MCConfig(particle=particle), work / 'mc' / particle,
+                           args.events, seed=1, log=None)
+    mc_rate[particle] = s['events_per_s']
+    rows.append((f'MC {particle}: triggered events/s', f'{s["events_per_s"]:.1f}',
+                 f'{s["events"]} events, trigger eff. {s["trigger_efficiency"]:.3f}'))
+  builds = {}
+  for scale in (1, args.scale):
+    manual = work / f'manual_x{scale}'
+    for particle in ('gamma', 'proton'):
+      (manual / particle).mkdir(parents=True, exist_ok=True)
+      for k in range(scale):
+        for f in (work / 'mc' / particle).glob('*.txt'):
+          shutil.copy(f, manual / particle / f'copy{k:02d}_{f.name}')
+    res = run_child(BUILD_CHILD.format(datasets=str(REPO / 'datasets'),
+                                       data_dir=str(work / f'data_x{scale}'), manual=str(manual)))
+    builds[scale] = res
+    rows.append((f'builder x{scale}: examples/s', f'{res["examples"] / res["seconds"]:.0f}',
+                 f'{res["examples"]} examples, peak RSS {res["peak_rss_mb"]:.0f} MB'))
+  ratio = builds[args.scale]['peak_rss_mb'] / builds[1]['peak_rss_mb']
+  rows.append((f'build peak memory x{args.scale} / x1', f'{ratio:.2f}',
+               f'dataset {args.scale}x larger'))
+  read = run_child(READ_CHILD.format(
+      path=str(work / f'data_x{args.scale}' / 'taiga_iact' / 'mc' / '1.0.0')))
+  rows.append(('tf.data read: images/s', f'{read["images"] / read["seconds"]:.0f}',
+               '32x32 float32 zlib images, batch 256'))
+  rows.append(('builder / MC gamma speed', f'{builds[args.scale]["examples"] / builds[args.scale]["seconds"] / mc_rate["gamma"]:.1f}x', ''))
+  w = max(len(r[0]) for r in rows)
+  print(f'\n{"measure":<{w}}  {"value":>8}  notes')
+  for name, val, note in rows:
+    print(f'{name:<{w}}  {val:>8}  {note}')
+  if not args.workdir:
+    shutil.rmtree(work, ignore_errors=True)
+  print(f'\nbenchmark_data: MC {mc_rate["gamma"]:.0f}/{mc_rate["proton"]:.0f} ev/s (gamma/proton), '
+        f'build peak memory ratio x{args.scale}/x1 = {ratio:.2f}')
+
+
+if __name__ == '__main__':
+  main()
