@@ -9,16 +9,17 @@ built-in MC with fixed seeds. Prints the per-split counts the builder test expec
 import os
 import pathlib
 import sys
-import zlib
 
 import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / 'datasets'))
 
 from taiga_tf.camera import builtin_camera  # noqa: E402
 from taiga_tf.formats import taiga_text  # noqa: E402
 from taiga_tf.mc import simulate  # noqa: E402
+from taiga_iact.taiga_iact_dataset_builder import _split_of  # noqa: E402
 
 OUT = REPO / 'datasets' / 'taiga_iact' / 'dummy_data'
 
@@ -39,8 +40,7 @@ def main():
     taiga_text.write_blocks(OUT / particle / fname, blocks)
     counts = {}
     for ev in events:
-      h = zlib.crc32(f'{particle}/{fname}/{ev.header["n_shower"]}'.encode()) % 100
-      s = 'train' if h < 80 else 'validation' if h < 90 else 'test'
+      s = _split_of(particle, fname, ev.header['n_shower'])
       counts[s] = counts.get(s, 0) + 1
     print(particle, fname, len(events), counts)
 
