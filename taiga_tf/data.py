@@ -1,0 +1,123 @@
+"""Input pipelines over built TFDS datasets: transform, class labels, batching.
+
+Datasets are opened with tfds.builder_from_directory from
+<data_dir>/<name>/<config>/<version>, so training needs only the built files.
+The camera, class-bin edges and cleaning come from the dataset metadata.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from taiga_tf.camera import Camera
+from taiga_tf.preprocessing import Preprocessing
+
+PARTICLES = ('gamma', 'proton')
+
+
+def dataset_dir(dataset: str, data_dir: str) -> str:
+  """<data_dir>/<name>/<config>/<latest version> for 'name/config[:version]'."""
+  name, _, version = dataset.partition(':')
+  root = os.path.join(os.path.expanduser(data_dir), name)
+  if not version:
+    if not os.path.isdir(root):
+      raise FileNotFoundError(f'no dataset {name!r} under {data_dir}: build it with '
+                              f'`tfds build datasets/{name.split("/")[0]} --config=... '
+                              f'--data_dir={data_dir}`')
+    versions = sorted((v for v in os.listdir(root) if v[0].isdigit() and
+                       os.path.exists(os.path.join(root, v, 'dataset_info.json'))),
+                      key=lambda v: tuple(int(p) for p in v.split('.')))
+    if not versions:
+      raise FileNotFoundError(f'no built version of {name!r} in {root}')
+    version = versions[-1]
+  return os.path.join(root, version)
+
+
+@dataclasses.dataclass
+class DatasetSpec:
+  """What later stages need to know about a built dataset."""
+  builder: tfds.core.DatasetBuilder
+  camera: Camera
+  energy_edges: np.ndarray
+  distance_edges: np.ndarray
+  n_energy_bins: int
+  n_distance_bins: int
+
+  @property
+  def n_classes(self) -> int:
+    return self.n_energy_bins * self.n_distance_bins
+
+
+def open_dataset(dataset: str, data_dir: str) -> DatasetSpec:
+  b = tfds.builder_from_directory(dataset_dir(dataset, data_dir))
+  m = b.info.metadata
+  return DatasetSpec(b, Camera.from_dict(m['camera']), np.asarray(m['energy_edges_tev']),
+                     np.asarray(m['distance_edges']), int(m['n_energy_bins']),
+                     int(m['n_distance_bins']))
+
+
+def label_fn(n_classes: int, particle: str | None, condition_on_particle: bool):
+  """Model label of an example: class_id, or class_id + n_classes * particle."""
+  def fn(ex):
+    y = tf.cast(ex['class_id'], tf.int32)
+    if condition_on_particle:
+      y = y + n_classes * tf.cast(ex['particle'], tf.int32)
+    return y
+  del particle
+  return fn
+
+
+def particle_filter(particle: str | None):
+  if particle is None:
+    return lambda ex: True
+  pid = PARTICLES.index(particle)
+  return lambda ex: tf.equal(ex['particle'], pid)
+
+
+def training_dataset(spec: DatasetSpec, prep: Preprocessing, batch_size: int, n_slots: int,
+                     particle: str | None = 'gamma', condition_on_particle: bool = False,
+                     split: str = 'train', seed: int = 0, cache: bool = True) -> tf.data.Dataset:
+  """Endless batches {'image': [B, n_slots, H, W, 1], 'label': [B, n_slots], 'pos': [B]}.
+
+  n_slots independent real images per batch position feed the n_disc
+  discriminator steps of one training step.
+  """
+  to_label = label_fn(spec.n_classes, particle, condition_on_particle)
+  ds = spec.builder.as_dataset(split=split, shuffle_files=True,
+                               read_config=tfds.ReadConfig(shuffle_seed=seed))
+  ds = ds.filter(particle_filter(particle)).map(
+      lambda ex: (prep.forward(ex['image'])[..., None], to_label(ex)),
+      num_parallel_calls=tf.data.AUTOTUNE)
+  if cache:
+    ds = ds.cache()
+  ds = ds.shuffle(10000, seed=seed, reshuffle_each_iteration=True).repeat()
+  ds = ds.batch(n_slots, drop_remainder=True).batch(batch_size, drop_remainder=True)
+  ds = ds.map(lambda x, y: {'image': x, 'label': y, 'pos': tf.range(batch_size, dtype=tf.int32)})
+  return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def load_columns(spec: DatasetSpec, split: str, particle: str | None = 'gamma',
+                 condition_on_particle: bool = False, with_images: bool = False,
+                 max_examples: int | None = None) -> dict:
+  """Numpy columns (label, energy_bin, distance_bin, size, [image]) of a split."""
+  to_label = label_fn(spec.n_classes, particle, condition_on_particle)
+  ds = spec.builder.as_dataset(split=split).filter(particle_filter(particle))
+  if max_examples:
+    ds = ds.take(max_examples)
+
+  def pick(ex):
+    out = {'label': to_label(ex), 'energy_bin': ex['energy_bin'],
+           'distance_bin': ex['distance_bin'], 'size': ex['hillas']['size']}
+    if with_images:
+      out['image'] = ex['image']
+    return out
+
+  cols = {}
+  for batch in tfds.as_numpy(ds.map(pick).batch(4096)):
+    for k, v in batch.items():
+      cols.setdefault(k, []).append(v)
+  return {k: np.concatenate(v) for k, v in cols.items()}

@@ -1,0 +1,1 @@
+"""Keras 3 models and layers (no training logic)."""

@@ -1,0 +1,110 @@
+"""Export of a trained generator as a plain-TensorFlow SavedModel.
+
+    m = tf.saved_model.load('<workdir>/saved_model')     # no taiga_tf, no keras
+    out = m.generate(class_id=tf.constant([12, 57], tf.int32),
+                     seed=tf.constant([1, 2], tf.int64))
+    out['image']   # float32 [N, S, S] photoelectrons, 0 outside the camera
+    out['pixels']  # float32 [N, n_pixels], the camera's per-pixel vector
+    m.metadata()   # camera map, class edges, preprocessing, ...
+
+Sample i of a call depends only on (seed, i) (`generate_indexed` takes the
+indices explicitly, for writers that resume or shard). The camera, the class
+edges and the preprocessing are constants of the graph and `assets/model.json`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from taiga_tf import noise
+from taiga_tf.camera import Camera
+from taiga_tf.preprocessing import Preprocessing
+
+
+class GeneratorModule(tf.Module):
+  """Wraps the EMA generator; tracks its variables (model.weights, DESIGN.md)."""
+
+  def __init__(self, generator, prep: Preprocessing, camera: Camera, num_classes: int,
+               z_dim: int, info: dict, asset_path: str):
+    super().__init__(name='taiga_tf_generator')
+    self._generator = generator
+    # Keras 3 variables are not found by tf.Module.variables: keep their tf.Variables.
+    self._weights = [w.value for w in generator.weights]
+    self._prep = prep
+    self._num_classes = num_classes
+    self._z_dim = z_dim
+    s = camera.square_size
+    self._mask = tf.constant(camera.mask.astype(np.float32))
+    self._flat_index = tf.constant(camera.flat_index)
+    self._size = s
+    self._info = {k: tf.constant(v) for k, v in info.items()}
+    self.model_json = tf.saved_model.Asset(asset_path)
+
+  def _check(self, class_id):
+    msg = f'class_id must be in [0, {self._num_classes})'
+    tf.debugging.assert_greater_equal(class_id, 0, message=msg)
+    tf.debugging.assert_less(class_id, self._num_classes, message=msg)
+
+  def _run(self, class_id, seed, index):
+    self._check(class_id)
+    z = noise.per_sample_normal(seed, index, self._z_dim)
+    x = self._generator((z, class_id), training=False)[..., 0]
+    pe = self._prep.inverse(x) * self._mask
+    pixels = tf.gather(tf.reshape(pe, [-1, self._size * self._size]), self._flat_index, axis=1)
+    return {'image': pe, 'pixels': pixels}
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name='class_id'),
+                                tf.TensorSpec([2], tf.int64, name='seed')])
+  def generate(self, class_id, seed):
+    """Images for class_id[i], sample i of `seed` (i = 0..N-1)."""
+    n = tf.shape(class_id, out_type=tf.int64)[0]
+    return self._run(class_id, seed, tf.range(n, dtype=tf.int64))
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name='class_id'),
+                                tf.TensorSpec([2], tf.int64, name='seed'),
+                                tf.TensorSpec([None], tf.int64, name='index')])
+  def generate_indexed(self, class_id, seed, index):
+    """Images for class_id[i] as sample index[i] of `seed`."""
+    return self._run(class_id, seed, index)
+
+  @tf.function(input_signature=[])
+  def metadata(self):
+    return dict(self._info)
+
+
+def export(generator, prep: Preprocessing, camera: Camera, num_classes: int, z_dim: int,
+           model_info: dict, out_dir: str) -> str:
+  """Writes the SavedModel atomically (temporary folder renamed when complete)."""
+  out_dir = os.path.abspath(out_dir)
+  parent = os.path.dirname(out_dir)
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(prefix='.saved_model_tmp_', dir=parent)
+  try:
+    asset = os.path.join(tmp, 'model.json.src')
+    with open(asset, 'w') as f:
+      json.dump(model_info, f, indent=1)
+    info = {
+        'num_classes': np.int32(num_classes), 'z_dim': np.int32(z_dim),
+        'square_size': np.int32(camera.square_size), 'mask': camera.mask.astype(np.float32),
+        'pixel_row': camera.row, 'pixel_col': camera.col,
+        'pixel_x_cm': camera.x.astype(np.float32), 'pixel_y_cm': camera.y.astype(np.float32),
+        'energy_edges_tev': np.asarray(model_info['energy_edges_tev'], np.float32),
+        'distance_edges': np.asarray(model_info['distance_edges'], np.float32),
+        'preprocessing_scale': np.float32(prep.scale), 'preprocessing_norm': np.float32(prep.norm),
+        'model_json': json.dumps(model_info),
+    }
+    module = GeneratorModule(generator, prep, camera, num_classes, z_dim, info, asset)
+    target = os.path.join(tmp, 'saved_model')
+    tf.saved_model.save(module, target)
+    # the asset was copied into saved_model/assets/
+    if os.path.exists(out_dir):
+      shutil.rmtree(out_dir)
+    os.replace(target, out_dir)
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+  return out_dir

@@ -1,0 +1,67 @@
+r"""Trains a conditional generative model on a built TFDS dataset.
+
+  python -m taiga_tf.train --flagfile=taiga_tf/configs/cgan_taiga.cfg
+  python -m taiga_tf.train --flagfile=taiga_tf/configs/cgan_smoke.cfg --workdir=/tmp/w
+
+Flags given after --flagfile override it. Starting again with the same workdir
+resumes from the last checkpoint. Progress on the console, TensorBoard under
+<workdir>/train, a SavedModel in <workdir>/saved_model at the end.
+"""
+import dataclasses
+import json
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum('model', 'cgan', ['cgan'], 'Model to train.')
+flags.DEFINE_string('workdir', None, 'Run directory (checkpoints, TensorBoard, SavedModel).')
+flags.DEFINE_string('data_dir', '~/tensorflow_datasets', 'TFDS data_dir holding the built dataset.')
+flags.DEFINE_string('dataset', 'taiga_iact/simulated', 'name/config[:version] of the dataset.')
+flags.DEFINE_enum('particle', 'gamma', ['gamma', 'proton'], 'Particle type to train on.')
+flags.DEFINE_bool('condition_on_particle', False,
+                  'Train on both particles, label = class_id + n_classes * particle.')
+flags.DEFINE_integer('steps', 1000, 'Total generator steps.')
+flags.DEFINE_integer('batch_size', 64, 'Global batch size (split over replicas).')
+flags.DEFINE_float('g_lr', 1e-4, 'Generator learning rate (Adam, beta1 = 0).')
+flags.DEFINE_float('d_lr', 4e-4, 'Discriminator learning rate (Adam, beta1 = 0).')
+flags.DEFINE_float('beta2', 0.9, 'Adam beta2 of both optimizers.')
+flags.DEFINE_integer('n_disc', 1, 'Discriminator steps per generator step.')
+flags.DEFINE_integer('z_dim', 64, 'Latent dimension.')
+flags.DEFINE_integer('embed_dim', 64, 'Shared class-embedding dimension of the generator.')
+flags.DEFINE_integer('g_channels', 32, 'Generator width.')
+flags.DEFINE_integer('d_channels', 32, 'Discriminator width.')
+flags.DEFINE_float('ema_decay', 0.999, 'EMA decay of the generator weights.')
+flags.DEFINE_integer('seed', 0, 'Training seed (data order, latent noise).')
+flags.DEFINE_integer('log_every', 50, 'Steps between console/TensorBoard scalars.')
+flags.DEFINE_integer('eval_every', 500, 'Steps between conditioning checks (0: never).')
+flags.DEFINE_integer('ckpt_every', 500, 'Steps between checkpoints.')
+flags.DEFINE_integer('eval_examples', 1000, 'Validation examples used by the conditioning check.')
+flags.DEFINE_enum('jit_compile', 'auto', ['auto', 'true', 'false'],
+                  'XLA for the train step (auto: on GPU only; off with MirroredStrategy on CPU).')
+flags.DEFINE_integer('num_cpu_devices', 1,
+                     'Split the CPU into N virtual devices and train with MirroredStrategy.')
+flags.DEFINE_bool('export', True, 'Export <workdir>/saved_model at the end.')
+flags.mark_flag_as_required('workdir')
+
+
+def config_from_flags():
+  from taiga_tf.training import TrainConfig  # pylint: disable=g-import-not-at-top
+  names = [f.name for f in dataclasses.fields(TrainConfig)]
+  return TrainConfig(**{n: getattr(FLAGS, n) for n in names})
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  from taiga_tf import training  # pylint: disable=g-import-not-at-top
+  training.configure_devices(FLAGS.num_cpu_devices)
+  s = training.train(config_from_flags())
+  print(json.dumps(s, default=str))
+  cond = (f", conditioning: mean |median size error| {s['mean_abs_median_size_rel_err']:.2f}, "
+          f"W1(log size) {s['w1_log_size']:.3f}" if 'w1_log_size' in s else '')
+  print(f"taiga_tf.train: {s['steps']} steps in {s['seconds']:.0f} s, d_loss {s['d_loss']:.3f}, "
+        f"g_loss {s['g_loss']:.3f}{cond}; SavedModel {s.get('saved_model', '(not exported)')}")
+
+
+if __name__ == '__main__':
+  app.run(main)
