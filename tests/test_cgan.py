@@ -134,3 +134,32 @@ def test_two_replica_step_equals_single_device():
   assert r['d_diff'] < 1e-5 and r['g_diff'] < 1e-5 and r['ema_diff'] < 1e-5
   assert r['replica_noise_diff'] > 0.5     # each replica draws its own noise
   assert r['noise_vs_single'] == 0.0       # ... the same the single device draws
+
+
+def test_checkpoint_holds_every_variable(tmp_path):
+  import keras
+  from taiga_tf import training
+  m = cgan.CGAN(CFG, MASK, 4)
+  m.build_all()
+  m.compile(keras.optimizers.Adam(1e-3, beta_1=0.0), keras.optimizers.Adam(1e-3, beta_1=0.0))
+  step = training.make_step_fn(m, tf.distribute.get_strategy(), False)
+  batch = {'image': tf.random.normal([4, 1, 32, 32, 1]), 'label': tf.zeros([4, 1], tf.int32),
+           'pos': tf.range(4)}
+  step(batch)
+  manager = training.checkpoint_manager(m, str(tmp_path))
+  path = manager.save()
+  names = [n for n, _ in tf.train.list_variables(path) if not n.startswith('_CHECKPOINTABLE')]
+  n_model = sum(len(x.weights) for x in (m.generator, m.g_ema, m.discriminator))
+  n_opt = len(m.g_optimizer.variables) + len(m.d_optimizer.variables)
+  assert len(names) >= n_model + n_opt + 1, (len(names), n_model, n_opt)
+  # a fresh model restored from it has the same weights everywhere
+  m2 = cgan.CGAN(CFG, MASK, 4)
+  m2.build_all()
+  m2.compile(keras.optimizers.Adam(1e-3, beta_1=0.0), keras.optimizers.Adam(1e-3, beta_1=0.0))
+  training.checkpoint_manager(m2, str(tmp_path)).checkpoint.restore(path).assert_consumed()
+  for a, b in ((m.generator, m2.generator), (m.g_ema, m2.g_ema), (m.discriminator, m2.discriminator)):
+    for x, y in zip(a.get_weights(), b.get_weights()):
+      np.testing.assert_array_equal(x, y)
+  for x, y in zip(m.d_optimizer.variables, m2.d_optimizer.variables):
+    np.testing.assert_array_equal(x.numpy(), y.numpy())
+  assert int(m2.step_counter.numpy()) == 1

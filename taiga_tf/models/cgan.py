@@ -55,6 +55,10 @@ class _UpBlock(keras.layers.Layer):
 
 class Generator(keras.Model):
 
+  @property
+  def blocks(self):
+    return [getattr(self, f'up{i}') for i in range(self.n_blocks)]
+
   def __init__(self, cfg: CGANConfig, mask, **kwargs):
     super().__init__(**kwargs)
     self.cfg = cfg
@@ -66,7 +70,10 @@ class Generator(keras.Model):
     widths = [ch * 2 ** (n_up - 1 - i) for i in range(n_up)]     # 32x32: 4ch, 2ch, ch
     self.base_ch = widths[0]
     self.fc = keras.layers.Dense(self.base * self.base * self.base_ch, name='fc')
-    self.blocks = [_UpBlock(w, name=f'up{i}') for i, w in enumerate(widths)]
+    # one attribute per block: tf.train.Checkpoint does not see into Python lists
+    self.n_blocks = len(widths)
+    for i, w in enumerate(widths):
+      setattr(self, f'up{i}', _UpBlock(w, name=f'up{i}'))
     self.bn_out = SyncBatchNorm(name='bn_out')
     self.conv_out = keras.layers.Conv2D(1, 3, padding='same', name='conv_out')
 
@@ -104,15 +111,19 @@ class _DownBlock(keras.layers.Layer):
 
 class Discriminator(keras.Model):
 
+  @property
+  def blocks(self):
+    return [self.down0, self.down1, self.down2, self.block3]
+
   def __init__(self, cfg: CGANConfig, mask, **kwargs):
     super().__init__(**kwargs)
     self.cfg = cfg
     self.mask = tf.constant(mask, tf.float32)[None, :, :, None]
     ch = cfg.d_channels
-    self.blocks = [_DownBlock(ch, preact=False, name='down0'),
-                   _DownBlock(ch * 2, name='down1'),
-                   _DownBlock(ch * 4, name='down2'),
-                   _DownBlock(ch * 4, down=False, name='block3')]
+    self.down0 = _DownBlock(ch, preact=False, name='down0')
+    self.down1 = _DownBlock(ch * 2, name='down1')
+    self.down2 = _DownBlock(ch * 4, name='down2')
+    self.block3 = _DownBlock(ch * 4, down=False, name='block3')
     self.linear = SNDense(1, name='linear')
     self.embed = SNEmbedding(cfg.num_classes, ch * 4, name='projection')
 
