@@ -59,8 +59,10 @@ def main(argv):
   print(json.dumps(s, default=str))
   cond = (f", conditioning: mean |median size error| {s['mean_abs_median_size_rel_err']:.2f}, "
           f"W1(log size) {s['w1_log_size']:.3f}" if 'w1_log_size' in s else '')
-  print(f"taiga_tf.train: {s['steps']} steps in {s['seconds']:.0f} s, d_loss {s['d_loss']:.3f}, "
-        f"g_loss {s['g_loss']:.3f}{cond}; SavedModel {s.get('saved_model', '(not exported)')}")
+  losses = (f", d_loss {s['d_loss']:.3f}, g_loss {s['g_loss']:.3f}" if 'd_loss' in s
+            else ' (already complete)')
+  print(f"taiga_tf.train: {s['steps']} steps in {s['seconds']:.0f} s{losses}{cond}; "
+        f"SavedModel {s.get('saved_model', '(not exported)')}")
 
 
 if __name__ == '__main__':

@@ -255,6 +255,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
   writer.flush()
   summary = {'workdir': cfg.workdir, 'steps': cfg.steps, 'seconds': time.time() - t0,
              **{k: float(v) for k, v in out.items()}}
+  if res is None and evaluator and start >= cfg.steps:
+    res = evaluator(model, cfg.steps, writer)   # already complete: report the final state
   if res is not None:
     summary.update(w1_log_size=res['w1_log_size'], mean_abs_median_size_rel_err=res['mean_abs_rel_err'],
                    median_size_rel_err=res['median_rel_err'].tolist())

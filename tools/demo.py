@@ -6,7 +6,9 @@
    for gammas and protons, writes sharded TFRecords);
 2. loads the result with `tfds.builder_from_directory` and prints a summary;
 3. saves `examples.png`: example gamma and proton images drawn on the hexagonal
-   camera, with their energy, impact distance and Hillas size.
+   camera, with their energy, impact distance and Hillas size;
+4. trains the smoke cGAN (`python -m taiga_tf.train --flagfile=cgan_smoke.cfg`),
+   which exports `cgan_smoke/saved_model`, and draws `cgan_smoke/generated_vs_mc.png`.
 """
 import argparse
 import os
@@ -26,6 +28,14 @@ def build(config: str, data_dir: pathlib.Path, download_dir: pathlib.Path):
   t0 = time.time()
   subprocess.run(cmd, check=True)
   print(f'tfds build finished in {time.time() - t0:.0f} s', flush=True)
+
+
+def train_smoke(data_dir: pathlib.Path, workdir: pathlib.Path):
+  cmd = [sys.executable, '-m', 'taiga_tf.train',
+         f'--flagfile={REPO / "taiga_tf" / "configs" / "cgan_smoke.cfg"}',
+         f'--data_dir={data_dir}', f'--workdir={workdir}']
+  print('\n$', ' '.join(cmd), flush=True)
+  subprocess.run(cmd, check=True)
 
 
 def summarize(builder):
@@ -110,9 +120,16 @@ def main():
   builder = tfds.builder_from_directory(str(data_dir / 'taiga_iact' / args.config / '1.0.0'))
   summarize(builder)
   plot_examples(builder, out / 'examples.png')
+  workdir = out / 'cgan_smoke'
+  train_smoke(data_dir, workdir)
+  sys.path.insert(0, str(REPO / 'tools'))
+  import plot_generated  # pylint: disable=g-import-not-at-top
+  png, _ = plot_generated.plot(str(workdir), str(data_dir))
+  print(f'  wrote {png}')
   print(f'\ndemo: built taiga_iact/{args.config} '
-        f'({sum(s.num_examples for s in builder.info.splits.values())} events) and '
-        f'wrote {out / "examples.png"} in {time.time() - t0:.0f} s')
+        f'({sum(s.num_examples for s in builder.info.splits.values())} events), wrote '
+        f'{out / "examples.png"}, trained and exported {workdir / "saved_model"} '
+        f'in {time.time() - t0:.0f} s')
 
 
 if __name__ == '__main__':
