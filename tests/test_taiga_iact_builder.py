@@ -49,6 +49,9 @@ def test_features_metadata_and_classes(built_mc):
   meta = info.metadata
   assert len(meta['energy_edges_tev']) == 11 and len(meta['distance_edges']) == 11
   assert meta['camera']['square_size'] == 32 and len(meta['camera']['q']) == 560
+  counts = meta['class_counts']
+  assert sum(counts['train']['gamma']) == 26 and sum(counts['train']['proton']) == 24
+  assert sum(counts['test']['gamma']) + sum(counts['test']['proton']) == 9
   ds = tfds.as_numpy(built_mc.as_dataset(split='train'))
   e_edges, d_edges = np.array(meta['energy_edges_tev']), np.array(meta['distance_edges'])
   n = n_with_size = 0

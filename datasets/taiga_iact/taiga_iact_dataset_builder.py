@@ -127,6 +127,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         distance_unit=DISTANCE_RANGES[cfg.distance][2],
         class_id='energy_bin * n_distance_bins + distance_bin (values outside the '
                  'edges go to the first/last bin)',
+        class_counts_doc='class_counts[split][particle][class_id]: examples per class',
         n_energy_bins=cfg.n_energy_bins, n_distance_bins=cfg.n_distance_bins,
         cleaning=CLEANING, image_unit='photoelectrons', source=cfg.source)
     return self.dataset_info_from_configs(
@@ -206,9 +207,20 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   # ---------------------------------------------------------------- examples
   def _generate_examples(self, files, split, batch=256):
+    """Examples of one split; records its per-particle class counts in the metadata."""
     cam = self._camera
     table = hillas.neighbour_table(cam)
     e_edges, d_edges = self._edges()
+    cfg = self.builder_config
+    counts = {p: np.zeros(cfg.n_energy_bins * cfg.n_distance_bins, np.int64) for p in PARTICLES}
+    for ex_key, ex in self._split_examples(files, split, batch, cam, table, e_edges, d_edges):
+      counts[ex['particle']][ex['class_id']] += 1
+      yield ex_key, ex
+    # metadata.json is written after all splits are generated
+    self.info.metadata.setdefault('class_counts', {})[split] = {
+        p: c.tolist() for p, c in counts.items()}
+
+  def _split_examples(self, files, split, batch, cam, table, e_edges, d_edges):
     for particle in PARTICLES:
       for path in files[particle]:
         name = os.path.basename(os.fspath(path))
