@@ -14,3 +14,28 @@ def pixel_table_2020():
   if not PIXEL_TABLE.exists():
     pytest.skip(f'reference pixel table not found at {PIXEL_TABLE}')
   return PIXEL_TABLE
+
+
+@pytest.fixture(scope='session')
+def dummy_data_dir(tmp_path_factory):
+  """The builder's `mc` config built from dummy_data: a real, tiny taiga_iact dataset."""
+  import tensorflow_datasets as tfds
+  from builder_utils import BUILDER_DIR, load_builder_module
+  d = tmp_path_factory.mktemp('tfds')
+  b = load_builder_module().Builder(config='mc', data_dir=d)
+  b.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=str(BUILDER_DIR / 'dummy_data')))
+  return d
+
+
+@pytest.fixture(scope='session')
+def smoke_saved_model(dummy_data_dir, tmp_path_factory):
+  """A cGAN trained for a few steps on the dummy dataset and exported."""
+  from taiga_tf import training
+  workdir = tmp_path_factory.mktemp('smoke_run')
+  cfg = training.TrainConfig(workdir=str(workdir), data_dir=str(dummy_data_dir),
+                             dataset='taiga_iact/mc', steps=6, batch_size=8, g_channels=4,
+                             d_channels=4, z_dim=8, embed_dim=8, log_every=3, eval_every=0,
+                             ckpt_every=6)
+  summary = training.train(cfg, log=lambda *a: None)
+  return summary['saved_model']

@@ -10,24 +10,10 @@ import sys
 import textwrap
 import time
 
-import pytest
-import tensorflow_datasets as tfds
-
-from builder_utils import BUILDER_DIR, load_builder_module
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SMOKE = REPO / 'taiga_tf' / 'configs' / 'cgan_smoke.cfg'
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-
-
-@pytest.fixture(scope='module')
-def data_dir(tmp_path_factory):
-  """The `mc` config built from dummy_data: a real, tiny taiga_iact dataset."""
-  d = tmp_path_factory.mktemp('tfds')
-  b = load_builder_module().Builder(config='mc', data_dir=d)
-  b.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=os.fspath(BUILDER_DIR / 'dummy_data')))
-  return d
 
 
 def _train_cmd(data_dir, workdir, *extra):
@@ -35,7 +21,8 @@ def _train_cmd(data_dir, workdir, *extra):
           '--dataset=taiga_iact/mc', f'--data_dir={data_dir}', f'--workdir={workdir}', *extra]
 
 
-def test_sigkill_resume_tensorboard_and_export(data_dir, tmp_path):
+def test_sigkill_resume_tensorboard_and_export(dummy_data_dir, tmp_path):
+  data_dir = dummy_data_dir
   workdir = tmp_path / 'run'
   cmd = _train_cmd(data_dir, workdir, '--steps=40', '--ckpt_every=10', '--log_every=5',
                    '--eval_every=20', '--batch_size=8')

@@ -1,0 +1,125 @@
+"""Writes a TFDS-compatible dataset directory shard by shard, resumably, atomically.
+
+Layout (loadable with tfds.builder_from_directory, no builder code needed):
+  <output_dir>/dataset_info.json, features.json, metadata.json, ...
+  <output_dir>/<name>-train.tfrecord-00000-of-000NN ...
+Work happens in `<output_dir>.incomplete/`: every shard is written to a `.tmp`
+file renamed when complete, a `state.json` pins the run's arguments, and the
+folder is renamed to <output_dir> only when every shard exists. Started again
+with the same arguments, a run skips the finished shards: no duplicates, no gaps.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+
+class DatasetWriter:
+
+  def __init__(self, output_dir: str, features: tfds.features.FeaturesDict, n_examples: int,
+               n_shards: int, state: dict, name: str, overwrite: bool = False):
+    self.output_dir = os.path.abspath(output_dir)
+    self.tmp = self.output_dir + '.incomplete'
+    self.features, self.name = features, name
+    self.n_examples = n_examples
+    self.n_shards = max(1, min(n_shards, n_examples))
+    self.bounds = [round(k * n_examples / self.n_shards) for k in range(self.n_shards + 1)]
+    if os.path.exists(self.output_dir):
+      if not overwrite:
+        raise FileExistsError(f'{self.output_dir} exists (use --overwrite to replace it)')
+    state = dict(state, n_examples=n_examples, n_shards=self.n_shards)
+    state_path = os.path.join(self.tmp, 'state.json')
+    if os.path.exists(state_path):
+      with open(state_path) as f:
+        old = json.load(f)
+      if old != json.loads(json.dumps(state)):
+        diff = sorted(k for k in set(old) | set(state) if old.get(k) != state.get(k))
+        raise ValueError(f'{self.tmp} holds an interrupted run with other arguments '
+                         f'(differs in {diff}): rerun with the same arguments to resume, '
+                         f'or delete it')
+    else:
+      os.makedirs(self.tmp, exist_ok=True)
+      with open(state_path, 'w') as f:
+        json.dump(state, f, indent=1)
+
+  def shard_path(self, k: int) -> str:
+    return os.path.join(self.tmp, f'{self.name}-train.tfrecord-{k:05d}-of-{self.n_shards:05d}')
+
+  def pending_shards(self) -> list[int]:
+    return [k for k in range(self.n_shards) if not os.path.exists(self.shard_path(k))]
+
+  def shard_range(self, k: int) -> tuple[int, int]:
+    return self.bounds[k], self.bounds[k + 1]
+
+  def open_shard(self, k: int):
+    return _ShardWriter(self, k)
+
+  def finalize(self, metadata: dict, description: str) -> str:
+    """Writes dataset_info.json & co. and renames the folder into place."""
+    missing = self.pending_shards()
+    if missing:
+      raise RuntimeError(f'shards {missing} are missing in {self.tmp}')
+    lengths = [b - a for a, b in zip(self.bounds[:-1], self.bounds[1:])]
+    num_bytes = sum(os.path.getsize(self.shard_path(k)) for k in range(self.n_shards))
+    split = tfds.core.SplitInfo(name='train', shard_lengths=lengths, num_bytes=num_bytes)
+    template = tfds.core.ShardedFileTemplate(
+        data_dir=self.tmp, template='{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}',
+        dataset_name=self.name, filetype_suffix='tfrecord')
+    tfds.folder_dataset.write_metadata(
+        data_dir=self.tmp, features=self.features, split_infos=[split], version='1.0.0',
+        filename_template=template, check_data=False, description=description,
+        metadata=tfds.core.MetadataDict(metadata))
+    os.remove(os.path.join(self.tmp, 'state.json'))
+    if os.path.exists(self.output_dir):
+      shutil.rmtree(self.output_dir)
+    os.replace(self.tmp, self.output_dir)
+    return self.output_dir
+
+
+class _ShardWriter:
+  """Context manager: examples go to `<shard>.tmp`, renamed on clean exit."""
+
+  def __init__(self, parent: DatasetWriter, k: int):
+    self.parent, self.k = parent, k
+    self.path = parent.shard_path(k)
+    self.count = 0
+
+  def __enter__(self):
+    self.writer = tf.io.TFRecordWriter(self.path + '.tmp')
+    return self
+
+  def write(self, example: dict):
+    self.writer.write(self.parent.features.serialize_example(example))
+    self.count += 1
+
+  def __exit__(self, exc_type, exc, tb):
+    self.writer.close()
+    lo, hi = self.parent.shard_range(self.k)
+    if exc_type is None and self.count == hi - lo:
+      os.replace(self.path + '.tmp', self.path)
+    else:
+      if os.path.exists(self.path + '.tmp'):
+        os.remove(self.path + '.tmp')
+      if exc_type is None:
+        raise RuntimeError(f'shard {self.k}: wrote {self.count} examples, expected {hi - lo}')
+    return False
+
+
+def generated_features(square_size: int, num_classes: int, n_mc_classes: int) -> tfds.features.FeaturesDict:
+  """Features shared with the MC dataset where they apply, plus the seed index."""
+  return tfds.features.FeaturesDict({
+      'image': tfds.features.Tensor(shape=(square_size, square_size), dtype=np.float32,
+                                    encoding='zlib'),
+      'class_id': tfds.features.ClassLabel(num_classes=n_mc_classes),
+      'model_label': tfds.features.ClassLabel(num_classes=num_classes),
+      'particle': tfds.features.ClassLabel(names=['gamma', 'proton']),
+      'energy_bin': tfds.features.Scalar(dtype=np.int32),
+      'distance_bin': tfds.features.Scalar(dtype=np.int32),
+      'seed_index': tfds.features.Scalar(dtype=np.int64,
+                                         doc='i: the example depends only on (seed, i)'),
+  })

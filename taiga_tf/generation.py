@@ -1,0 +1,171 @@
+"""Augmented datasets from an exported generator: plan -> samples -> sharded TFDS.
+
+Sampling (TensorFlow, optionally XLA) runs in the main thread; a writer thread
+serializes and writes the previous batches (bounded queue), so writing overlaps
+sampling and memory does not grow with the number of examples.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import queue
+import threading
+import time
+
+import numpy as np
+
+from taiga_tf import data as data_lib
+from taiga_tf import plans, samplers
+from taiga_tf.dataset_writer import DatasetWriter, generated_features
+
+NAME = 'taiga_iact_generated'
+
+
+@dataclasses.dataclass
+class GenerateConfig:
+  model: str
+  output_dir: str
+  plan: str = 'balanced'
+  num_examples: int | None = None
+  seed: int = 0
+  batch_size: int = 256
+  num_shards: int | None = None      # default: ~10,000 examples per shard, at least 4
+  jit_compile: str = 'auto'
+  data_dir: str | None = None        # where the training dataset is (for MC class counts)
+  overwrite: bool = False
+
+
+def mc_class_counts(info: dict, data_dir: str | None, log=print) -> np.ndarray:
+  """Training-split class counts of the model's labels, from the dataset metadata."""
+  tc = info['train_config']
+  spec = data_lib.open_dataset(tc['dataset'], data_dir or tc['data_dir'])
+  meta = spec.builder.info.metadata
+  particles = data_lib.PARTICLES if tc['condition_on_particle'] else (tc['particle'],)
+  if 'class_counts' in meta:
+    return np.concatenate([np.asarray(meta['class_counts']['train'][p]) for p in particles])
+  log('generate: dataset metadata has no class_counts (built by an older builder): counting')
+  out = []
+  for p in particles:
+    cols = data_lib.load_columns(spec, 'train', p)
+    out.append(np.bincount(cols['label'], minlength=spec.n_classes))
+  return np.concatenate(out)
+
+
+def _writer_thread(q, writer, stats):
+  """Consumes (shard, start, labels, images) batches and None shard-end markers."""
+  shard = None
+  n_e = stats['n_distance_bins']
+  n_mc = stats['n_mc_classes']
+  try:
+    while True:
+      item = q.get()
+      if item is StopIteration:
+        if shard is not None:     # interrupted mid-shard: drop its .tmp
+          shard.__exit__(InterruptedError, None, None)
+        break
+      t0 = time.perf_counter()
+      k, start, labels, images = item
+      if shard is None or shard.k != k:
+        shard = writer.open_shard(k).__enter__()
+      for j, (y, img) in enumerate(zip(labels, images)):
+        cls = int(y) % n_mc
+        shard.write({'image': img, 'class_id': cls, 'model_label': int(y),
+                     'particle': int(y) // n_mc if stats['conditioned'] else stats['particle'],
+                     'energy_bin': cls // n_e, 'distance_bin': cls % n_e,
+                     'seed_index': start + j})
+      lo, hi = writer.shard_range(k)
+      if start + len(labels) == hi:
+        shard.__exit__(None, None, None)
+        shard = None
+      stats['write_seconds'] += time.perf_counter() - t0
+  except BaseException as e:  # pylint: disable=broad-except
+    stats['error'] = e
+    if shard is not None:
+      shard.__exit__(type(e), e, None)
+
+
+def generate(cfg: GenerateConfig, log=print) -> dict:
+  t_start = time.time()
+  model, info, meta = samplers.load_generator(cfg.model)
+  n_mc = info['n_energy_bins'] * info['n_distance_bins']
+  num_classes = int(meta['num_classes'])
+  mc_counts = mc_class_counts(info, cfg.data_dir, log)
+  if len(mc_counts) != num_classes:
+    raise ValueError(f'dataset classes ({len(mc_counts)}) do not match the model ({num_classes})')
+  counts = plans.make_plan(cfg.plan, cfg.num_examples, mc_counts, info['n_energy_bins'],
+                           info['n_distance_bins'])
+  labels = plans.labels_for(counts, cfg.seed)
+  n = len(labels)
+  if n == 0:
+    raise ValueError('the plan asks for no examples')
+  n_shards = cfg.num_shards or max(4, -(-n // 10000))
+  state = {'model': os.path.abspath(cfg.model), 'plan': cfg.plan, 'seed': cfg.seed,
+           'counts_sha': int(np.sum(counts * (np.arange(len(counts)) + 1)) % 1000003)}
+  features = generated_features(int(meta['square_size']), num_classes, n_mc)
+  writer = DatasetWriter(cfg.output_dir, features, n, n_shards, state, NAME, cfg.overwrite)
+  pending = writer.pending_shards()
+  if len(pending) < writer.n_shards:
+    log(f'generate: resuming in {writer.tmp}: {writer.n_shards - len(pending)} of '
+        f'{writer.n_shards} shards already written')
+  todo = sum(np.diff(writer.shard_range(k))[0] for k in pending)
+  B = cfg.batch_size
+  jit = samplers.choose_jit(model, B, todo // B, cfg.jit_compile, log)
+  sampler = samplers.Sampler(model.generate_indexed, B, jit)
+  log(f'generate: {n} examples ({cfg.plan}), {int((counts > 0).sum())} classes, '
+      f'{writer.n_shards} shards, batch {B}, jit_compile={jit} -> {writer.output_dir}')
+  _print_counts(counts, info, log)
+  stats = {'write_seconds': 0.0, 'n_distance_bins': info['n_distance_bins'],
+           'n_mc_classes': n_mc, 'conditioned': info['train_config']['condition_on_particle'],
+           'particle': data_lib.PARTICLES.index(info['train_config']['particle'])}
+  q = queue.Queue(maxsize=8)
+  thread = threading.Thread(target=_writer_thread, args=(q, writer, stats), daemon=True)
+  thread.start()
+  seed = (cfg.seed, 0x6E17)
+  done, t0, t_last, sample_s = 0, time.time(), time.time(), 0.0
+  try:
+    for k in pending:
+      lo, hi = writer.shard_range(k)
+      for start in range(lo, hi, B):
+        if 'error' in stats:
+          raise stats['error']
+        ts = time.perf_counter()
+        images = sampler(labels[start:min(start + B, hi)], seed, start)
+        sample_s += time.perf_counter() - ts
+        q.put((k, start, labels[start:start + len(images)], images))
+        done += len(images)
+        if time.time() - t_last > 2 or done == todo:
+          t_last = time.time()
+          rate = done / max(t_last - t0, 1e-9)
+          log(f'  {done}/{todo} ({100 * done / todo:.0f}%)  {rate:.0f} images/s  '
+              f'ETA {(todo - done) / max(rate, 1e-9):.0f} s')
+  finally:
+    q.put(StopIteration)
+    thread.join()
+  if 'error' in stats:
+    raise stats['error']
+  elapsed = time.time() - t0
+  metadata = {
+      'source': 'generated', 'plan': cfg.plan, 'seed': cfg.seed,
+      'class_counts': counts.tolist(), 'num_examples': n, 'model': os.path.abspath(cfg.model),
+      'model_dataset': info['dataset'], 'camera': info['camera'],
+      'energy_edges_tev': info['energy_edges_tev'], 'distance_edges': info['distance_edges'],
+      'distance': info['distance'], 'n_energy_bins': info['n_energy_bins'],
+      'n_distance_bins': info['n_distance_bins'], 'image_unit': 'photoelectrons',
+      'model_label': info['label'],
+  }
+  out = writer.finalize(metadata, f'{n} images generated by {cfg.model} ({cfg.plan} plan)')
+  summary = {'output_dir': out, 'num_examples': n, 'generated_now': done, 'seconds': elapsed,
+             'images_per_s': done / max(elapsed, 1e-9),
+             'sampling_images_per_s': done / max(sample_s, 1e-9),
+             'write_seconds': stats['write_seconds'], 'jit_compile': jit,
+             'total_seconds': time.time() - t_start}
+  return summary
+
+
+def _print_counts(counts, info, log):
+  n_e, n_d = info['n_energy_bins'], info['n_distance_bins']
+  c = np.asarray(counts).reshape(-1, n_e, n_d).sum(0)
+  edges = info['energy_edges_tev']
+  log('  per energy bin (TeV):  ' + '  '.join(
+      f'{edges[k]:.3g}-{edges[k + 1]:.3g}: {int(c[k].sum())}' for k in range(n_e)))

@@ -1,0 +1,137 @@
+"""The generate app: plans, per-sample seeds, resume, atomic TFDS output."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from taiga_tf import generation, samplers
+
+
+def _cfg(model, data_dir, out, **kw):
+  return generation.GenerateConfig(model=model, output_dir=str(out), data_dir=str(data_dir),
+                                   jit_compile='false', **kw)
+
+
+def _read(path):
+  b = tfds.builder_from_directory(str(path))
+  rows = sorted(tfds.as_numpy(b.as_dataset(split='train')), key=lambda e: e['seed_index'])
+  return b, rows
+
+
+def test_batch_size_does_not_change_the_dataset(smoke_saved_model, dummy_data_dir, tmp_path):
+  a = generation.generate(_cfg(smoke_saved_model, dummy_data_dir, tmp_path / 'a', plan='imbalanced',
+                               num_examples=150, seed=3, batch_size=64), log=lambda *x: None)
+  generation.generate(_cfg(smoke_saved_model, dummy_data_dir, tmp_path / 'b', plan='imbalanced',
+                           num_examples=150, seed=3, batch_size=25, num_shards=3),
+                      log=lambda *x: None)
+  assert a['num_examples'] == 150
+  _, ra = _read(tmp_path / 'a')
+  _, rb = _read(tmp_path / 'b')
+  assert [r['seed_index'] for r in ra] == list(range(150))
+  for x, y in zip(ra, rb):
+    assert x['class_id'] == y['class_id']
+    np.testing.assert_array_equal(x['image'], y['image'])
+  c = generation.generate(_cfg(smoke_saved_model, dummy_data_dir, tmp_path / 'c', plan='imbalanced',
+                               num_examples=150, seed=4), log=lambda *x: None)
+  _, rc = _read(tmp_path / 'c')
+  assert np.abs(rc[0]['image'] - ra[0]['image']).max() > 0     # another seed, other images
+  del c
+
+
+def test_plan_counts_in_metadata_and_output(smoke_saved_model, dummy_data_dir, tmp_path):
+  generation.generate(_cfg(smoke_saved_model, dummy_data_dir, tmp_path / 'bal', plan='balanced',
+                           num_examples=120, seed=1), log=lambda *x: None)
+  b, rows = _read(tmp_path / 'bal')
+  meta = b.info.metadata
+  counts = np.asarray(meta['class_counts'])
+  assert meta['plan'] == 'balanced' and counts.sum() == 120
+  np.testing.assert_array_equal(np.bincount([r['class_id'] for r in rows], minlength=100), counts)
+  per_e = counts.reshape(10, 10).sum(1)
+  assert per_e[per_e > 0].max() - per_e[per_e > 0].min() <= 1
+  assert len(meta['energy_edges_tev']) == 11 and len(meta['camera']['q']) == 560
+  assert all(r['particle'] == 0 for r in rows)
+  img = rows[0]['image']
+  from taiga_tf.camera import Camera
+  assert np.all(img[~Camera.from_dict(meta['camera']).mask] == 0)
+  # explicit counts
+  p = tmp_path / 'counts.json'
+  p.write_text(json.dumps({'12': 7, '13': 5}))
+  generation.generate(_cfg(smoke_saved_model, dummy_data_dir, tmp_path / 'cnt', plan=f'counts:{p}'),
+                      log=lambda *x: None)
+  _, rows = _read(tmp_path / 'cnt')
+  assert sorted(r['class_id'] for r in rows) == [12] * 7 + [13] * 5
+
+
+def test_interrupted_run_resumes_without_duplicates_or_gaps(smoke_saved_model, dummy_data_dir,
+                                                            tmp_path, monkeypatch):
+  out = tmp_path / 'r'
+  real_call = samplers.Sampler.__call__
+  calls = {'n': 0}
+
+  def failing(self, *a, **k):
+    calls['n'] += 1
+    if calls['n'] == 4:
+      raise KeyboardInterrupt('simulated interruption')
+    return real_call(self, *a, **k)
+
+  monkeypatch.setattr(samplers.Sampler, '__call__', failing)
+  with pytest.raises(KeyboardInterrupt):
+    generation.generate(_cfg(smoke_saved_model, dummy_data_dir, out, plan='imbalanced',
+                             num_examples=200, seed=5, batch_size=25, num_shards=4),
+                        log=lambda *x: None)
+  assert not out.exists()                                      # nothing half-written
+  partial = sorted(os.listdir(str(out) + '.incomplete'))
+  assert sum(f.endswith('-of-00004') for f in partial) == 1      # shard 0 was complete
+  assert not any(f.endswith('.tmp') for f in partial)
+  with pytest.raises(ValueError, match='other arguments'):
+    generation.generate(_cfg(smoke_saved_model, dummy_data_dir, out, plan='imbalanced',
+                             num_examples=200, seed=6, batch_size=25, num_shards=4),
+                        log=lambda *x: None)
+  monkeypatch.setattr(samplers.Sampler, '__call__', real_call)
+  s = generation.generate(_cfg(smoke_saved_model, dummy_data_dir, out, plan='imbalanced',
+                               num_examples=200, seed=5, batch_size=40, num_shards=4),
+                          log=lambda *x: None)
+  assert s['generated_now'] == 150
+  _, rows = _read(out)
+  assert [r['seed_index'] for r in rows] == list(range(200))
+  generation.generate(_cfg(smoke_saved_model, dummy_data_dir, tmp_path / 'ref', plan='imbalanced',
+                           num_examples=200, seed=5, num_shards=4), log=lambda *x: None)
+  _, ref = _read(tmp_path / 'ref')
+  for x, y in zip(rows, ref):
+    np.testing.assert_array_equal(x['image'], y['image'])
+  with pytest.raises(FileExistsError):
+    generation.generate(_cfg(smoke_saved_model, dummy_data_dir, out, plan='imbalanced',
+                             num_examples=200, seed=5), log=lambda *x: None)
+
+
+def test_cli_output_loads_without_taiga_tf_and_concatenates(smoke_saved_model, dummy_data_dir,
+                                                           tmp_path):
+  out = tmp_path / 'cli'
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  r = subprocess.run([sys.executable, '-m', 'taiga_tf.generate', f'--model={smoke_saved_model}',
+                      '--plan=balanced', '--num_examples=64', f'--output_dir={out}', '--seed=2',
+                      f'--data_dir={dummy_data_dir}', '--batch_size=32'],
+                     capture_output=True, text=True, env=env, timeout=300)
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert 'taiga_tf.generate: 64 examples (balanced)' in r.stdout.strip().splitlines()[-1]
+  script = textwrap.dedent(f'''
+      import sys, json
+      sys.modules['taiga_tf'] = None
+      import tensorflow as tf, tensorflow_datasets as tfds
+      gen = tfds.builder_from_directory({str(out)!r})
+      mc = tfds.builder_from_directory({str(dummy_data_dir / 'taiga_iact' / 'mc' / '1.0.0')!r})
+      pick = lambda ex: (ex['image'], ex['particle'])
+      ds = mc.as_dataset(split='train').map(pick).concatenate(gen.as_dataset(split='train').map(pick))
+      n = sum(1 for _ in ds)
+      print(json.dumps({{'n': n, 'plan': gen.info.metadata['plan']}}))
+  ''')
+  r = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, env=env,
+                     timeout=300)
+  assert r.returncode == 0, r.stderr[-3000:]
+  res = json.loads(r.stdout.strip().splitlines()[-1])
+  assert res == {'n': 50 + 64, 'plan': 'balanced'}
