@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -97,6 +98,10 @@ class _ShardWriter:
     self.writer.write(self.parent.features.serialize_example(example))
     self.count += 1
 
+  def write_serialized(self, record: bytes):
+    self.writer.write(record)
+    self.count += 1
+
   def __exit__(self, exc_type, exc, tb):
     self.writer.close()
     lo, hi = self.parent.shard_range(self.k)
@@ -123,3 +128,20 @@ def generated_features(square_size: int, num_classes: int, n_mc_classes: int) ->
       'seed_index': tfds.features.Scalar(dtype=np.int64,
                                          doc='i: the example depends only on (seed, i)'),
   })
+
+
+def serialize_generated(image: np.ndarray, ints: dict, level: int = 1) -> bytes:
+  """Fast path for `generated_features(...).serialize_example`, same wire format.
+
+  TFDS stores a zlib Tensor as zlib.compress(array.tobytes()) in a bytes_list and
+  ClassLabel/Scalar integers as int64_list; building the proto directly skips
+  TFDS's per-feature Python validation (~5x faster). Level 1 compression reads
+  back with the same zlib decoder. tests/test_generate.py checks the equivalence.
+  """
+  ex = tf.train.Example()
+  f = ex.features.feature
+  f['image'].bytes_list.value.append(
+      zlib.compress(np.ascontiguousarray(image, np.float32).tobytes(), level))
+  for k, v in ints.items():
+    f[k].int64_list.value.append(int(v))
+  return ex.SerializeToString()

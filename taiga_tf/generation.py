@@ -17,7 +17,7 @@ import numpy as np
 
 from taiga_tf import data as data_lib
 from taiga_tf import plans, samplers
-from taiga_tf.dataset_writer import DatasetWriter, generated_features
+from taiga_tf.dataset_writer import DatasetWriter, generated_features, serialize_generated
 
 NAME = 'taiga_iact_generated'
 
@@ -70,10 +70,10 @@ def _writer_thread(q, writer, stats):
         shard = writer.open_shard(k).__enter__()
       for j, (y, img) in enumerate(zip(labels, images)):
         cls = int(y) % n_mc
-        shard.write({'image': img, 'class_id': cls, 'model_label': int(y),
-                     'particle': int(y) // n_mc if stats['conditioned'] else stats['particle'],
-                     'energy_bin': cls // n_e, 'distance_bin': cls % n_e,
-                     'seed_index': start + j})
+        shard.write_serialized(serialize_generated(img, {
+            'class_id': cls, 'model_label': int(y),
+            'particle': int(y) // n_mc if stats['conditioned'] else stats['particle'],
+            'energy_bin': cls // n_e, 'distance_bin': cls % n_e, 'seed_index': start + j}))
       lo, hi = writer.shard_range(k)
       if start + len(labels) == hi:
         shard.__exit__(None, None, None)
@@ -112,6 +112,7 @@ def generate(cfg: GenerateConfig, log=print) -> dict:
   B = cfg.batch_size
   jit = samplers.choose_jit(model, B, todo // B, cfg.jit_compile, log)
   sampler = samplers.Sampler(model.generate_indexed, B, jit)
+  sampler(labels[:1], (cfg.seed, 0x6E17), 0)     # trace/compile before the clock starts
   log(f'generate: {n} examples ({cfg.plan}), {int((counts > 0).sum())} classes, '
       f'{writer.n_shards} shards, batch {B}, jit_compile={jit} -> {writer.output_dir}')
   _print_counts(counts, info, log)

@@ -135,3 +135,16 @@ def test_cli_output_loads_without_taiga_tf_and_concatenates(smoke_saved_model, d
   assert r.returncode == 0, r.stderr[-3000:]
   res = json.loads(r.stdout.strip().splitlines()[-1])
   assert res == {'n': 50 + 64, 'plan': 'balanced'}
+
+
+def test_fast_serializer_matches_tfds():
+  from taiga_tf.dataset_writer import generated_features, serialize_generated
+  feats = generated_features(32, 100, 100)
+  img = np.random.default_rng(0).normal(size=(32, 32)).astype(np.float32)
+  ints = {'class_id': 42, 'model_label': 42, 'particle': 1, 'energy_bin': 4, 'distance_bin': 2,
+          'seed_index': 123456789012}
+  fast = feats.deserialize_example_np(serialize_generated(img, ints))
+  ref = feats.deserialize_example_np(feats.serialize_example({'image': img, **ints}))
+  assert set(fast) == set(ref)
+  for k in ref:
+    np.testing.assert_array_equal(fast[k], ref[k])
