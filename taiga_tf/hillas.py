@@ -105,8 +105,9 @@ def hillas_parameters(camera: Camera, images, mask=None, source_xy_cm=(0.0, 0.0)
     # eigen-decomposition of the 2x2 covariance, closed form
     tr, det_term = sxx + syy, np.sqrt(((sxx - syy) / 2) ** 2 + sxy ** 2)
     lam1, lam2 = tr / 2 + det_term, tr / 2 - det_term
+    # major-axis direction in (-90, 90] deg, as ctapipe (fixes the sign of skewness)
     psi = np.where((sxy == 0) & (sxx >= syy), 0.0,
-                   np.where((sxy == 0), np.pi / 2, np.arctan2(lam1 - sxx, sxy)))
+                   np.where((sxy == 0), np.pi / 2, np.arctan((lam1 - sxx) / sxy)))
     length = np.sqrt(np.maximum(lam1, 0))
     width = np.sqrt(np.maximum(lam2, 0))
     long = dx * np.cos(psi)[:, None] + dy * np.sin(psi)[:, None]
