@@ -42,3 +42,41 @@ def conditioning_check(gen_size, mc_size, gen_energy_bin, mc_energy_bin, n_energ
           'counts': np.asarray(counts),
           'mean_abs_rel_err': float(np.nanmean(np.abs(rel))) if np.isfinite(rel).any() else np.nan,
           'w1_log_size': wasserstein1(log_size(gen_size), log_size(mc_size))}
+
+
+def separation_power(a, b, bins=40, range_=None) -> float:
+  """<S^2> = 1/2 sum (p - q)^2 / (p + q) over a common histogram: 0 same, 1 disjoint."""
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+  if len(a) == 0 or len(b) == 0:
+    return float('nan')
+  if range_ is None:
+    both = np.concatenate([a, b])
+    range_ = (np.percentile(both, 0.5), np.percentile(both, 99.5))
+    if range_[1] <= range_[0]:
+      range_ = (range_[0] - 0.5, range_[0] + 0.5)
+  p, _ = np.histogram(np.clip(a, *range_), bins=bins, range=range_)
+  q, _ = np.histogram(np.clip(b, *range_), bins=bins, range=range_)
+  p, q = p / p.sum(), q / q.sum()
+  s = p + q
+  return float(0.5 * np.sum(np.where(s > 0, (p - q) ** 2 / np.where(s > 0, s, 1), 0.0)))
+
+
+def auc(labels, scores) -> float:
+  """Area under the ROC curve (Mann-Whitney U with tie correction)."""
+  labels = np.asarray(labels).astype(bool)
+  n1, n0 = labels.sum(), (~labels).sum()
+  if n1 == 0 or n0 == 0:
+    return float('nan')
+  ranks = stats.rankdata(scores)
+  return float((ranks[labels].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def correlation_difference(a: np.ndarray, b: np.ndarray) -> dict:
+  """Correlation matrices of the columns of a and b and their difference."""
+  ca, cb = np.corrcoef(a, rowvar=False), np.corrcoef(b, rowvar=False)
+  d = ca - cb
+  off = ~np.eye(len(d), dtype=bool)
+  return {'max_abs_diff': float(np.nanmax(np.abs(d[off]))),
+          'mean_abs_diff': float(np.nanmean(np.abs(d[off]))),
+          'corr_a': ca.tolist(), 'corr_b': cb.tolist()}

@@ -8,7 +8,9 @@
 3. saves `examples.png`: example gamma and proton images drawn on the hexagonal
    camera, with their energy, impact distance and Hillas size;
 4. trains the smoke cGAN (`python -m taiga_tf.train --flagfile=cgan_smoke.cfg`),
-   which exports `cgan_smoke/saved_model`, and draws `cgan_smoke/generated_vs_mc.png`.
+   which exports `cgan_smoke/saved_model`, and draws `cgan_smoke/generated_vs_mc.png`;
+5. writes a balanced augmented dataset with it (`python -m taiga_tf.generate`);
+6. evaluates that dataset against the MC test split (`python -m taiga_tf.evaluate`).
 """
 import argparse
 import os
@@ -30,12 +32,15 @@ def build(config: str, data_dir: pathlib.Path, download_dir: pathlib.Path):
   print(f'tfds build finished in {time.time() - t0:.0f} s', flush=True)
 
 
-def train_smoke(data_dir: pathlib.Path, workdir: pathlib.Path):
-  cmd = [sys.executable, '-m', 'taiga_tf.train',
-         f'--flagfile={REPO / "taiga_tf" / "configs" / "cgan_smoke.cfg"}',
-         f'--data_dir={data_dir}', f'--workdir={workdir}']
-  print('\n$', ' '.join(cmd), flush=True)
+def run(cmd):
+  print('\n$', ' '.join(str(c) for c in cmd), flush=True)
   subprocess.run(cmd, check=True)
+
+
+def train_smoke(data_dir: pathlib.Path, workdir: pathlib.Path):
+  run([sys.executable, '-m', 'taiga_tf.train',
+       f'--flagfile={REPO / "taiga_tf" / "configs" / "cgan_smoke.cfg"}',
+       f'--data_dir={data_dir}', f'--workdir={workdir}'])
 
 
 def summarize(builder):
@@ -126,9 +131,17 @@ def main():
   import plot_generated  # pylint: disable=g-import-not-at-top
   png, _ = plot_generated.plot(str(workdir), str(data_dir))
   print(f'  wrote {png}')
+  generated = out / 'generated_balanced'
+  run([sys.executable, '-m', 'taiga_tf.generate', f'--model={workdir / "saved_model"}',
+       '--plan=balanced', '--num_examples=2000', f'--output_dir={generated}', '--seed=1',
+       f'--data_dir={data_dir}', '--overwrite'])
+  run([sys.executable, '-m', 'taiga_tf.evaluate', f'--generated={generated}',
+       f'--reference=taiga_iact/{args.config}', f'--data_dir={data_dir}',
+       f'--output_dir={out / "evaluation"}', '--epochs=3'])
   print(f'\ndemo: built taiga_iact/{args.config} '
         f'({sum(s.num_examples for s in builder.info.splits.values())} events), wrote '
-        f'{out / "examples.png"}, trained and exported {workdir / "saved_model"} '
+        f'{out / "examples.png"}, trained and exported {workdir / "saved_model"}, '
+        f'generated {generated}, evaluated it in {out / "evaluation"} '
         f'in {time.time() - t0:.0f} s')
 
 
