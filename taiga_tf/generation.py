@@ -7,7 +7,6 @@ sampling and memory does not grow with the number of examples.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import queue
 import threading

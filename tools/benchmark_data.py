@@ -11,15 +11,13 @@ the ratios are what to compare):
 3. tf.data read throughput of the built dataset: decoded images/s.
 """
 import argparse
-import json
-import os
 import pathlib
 import shutil
-import subprocess
 import sys
 import tempfile
 import textwrap
-import time
+
+from bench_utils import run_child
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -51,14 +49,6 @@ READ_CHILD = textwrap.dedent('''
         n += int(x.shape[0])
     print(json.dumps({{'images': n, 'seconds': time.time() - t0}}))
 ''')
-
-
-def run_child(code):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env)
-  if out.returncode:
-    raise RuntimeError(out.stderr[-3000:])
-  return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main():

@@ -11,13 +11,13 @@ Measured in one run on this machine, each part in its own process:
 4. the built-in MC's gamma events/s, for the speed-up ratio.
 """
 import argparse
-import json
 import os
 import pathlib
-import subprocess
 import sys
 import tempfile
 import textwrap
+
+from bench_utils import run_child
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -51,15 +51,6 @@ END_TO_END = textwrap.dedent('''
 ''')
 
 
-def child(code):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env,
-                       cwd=REPO)
-  if out.returncode:
-    raise RuntimeError(out.stderr[-3000:])
-  return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main():
   ap = argparse.ArgumentParser()
   ap.add_argument('--model', default=str(REPO / 'out' / 'cgan_taiga' / 'saved_model'))
@@ -72,11 +63,11 @@ def main():
   sys.path.insert(0, str(REPO))
   tmp = tempfile.mkdtemp(prefix='taiga_genbench_')
 
-  gen = child(SAMPLER.format(model=args.model, batch=args.batch_size, seconds=args.seconds))
+  gen = run_child(SAMPLER.format(model=args.model, batch=args.batch_size, seconds=args.seconds))
   best_jit = gen['True'] > gen['False']
   runs = {}
   for n in (args.num_examples, 10 * args.num_examples):
-    runs[n] = child(END_TO_END.format(model=args.model, out=os.path.join(tmp, f'g{n}'), n=n,
+    runs[n] = run_child(END_TO_END.format(model=args.model, out=os.path.join(tmp, f'g{n}'), n=n,
                                       batch=args.batch_size, jit=str(best_jit).lower(),
                                       data_dir=args.data_dir))
   from taiga_tf.mc import simulate  # pylint: disable=g-import-not-at-top

@@ -8,11 +8,9 @@ Prints training images/s per variant and the ratios to the 1-device, no-XLA run.
 XLA with MirroredStrategy on CPU devices is not supported by TensorFlow (DESIGN.md).
 """
 import argparse
-import json
-import os
-import subprocess
-import sys
 import textwrap
+
+from bench_utils import run_child
 
 CHILD = textwrap.dedent('''
     import json, time, sys
@@ -50,11 +48,7 @@ CHILD = textwrap.dedent('''
 
 def run(n_dev, jit, args):
   code = CHILD.format(n_dev=n_dev, jit=jit, steps=args.steps, batch=args.batch_size, ch=args.channels)
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env)
-  if out.returncode:
-    raise RuntimeError(out.stderr[-3000:])
-  return json.loads(out.stdout.strip().splitlines()[-1])
+  return run_child(code)
 
 
 def main():

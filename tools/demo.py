@@ -81,7 +81,6 @@ def plot_examples(builder, path, n_per_particle=6):
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   from taiga_tf.camera import Camera  # pylint: disable=g-import-not-at-top
   from taiga_tf.plotting import draw_camera  # pylint: disable=g-import-not-at-top

@@ -23,7 +23,6 @@ generative models must learn, not a CORSIKA replacement):
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 
