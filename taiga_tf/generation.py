@@ -164,8 +164,14 @@ def generate(cfg: GenerateConfig, log=print) -> dict:
 
 
 def _print_counts(counts, info, log):
+  """The plan as a table: energy bins (rows) x distance bins (columns), per particle."""
   n_e, n_d = info['n_energy_bins'], info['n_distance_bins']
-  c = np.asarray(counts).reshape(-1, n_e, n_d).sum(0)
-  edges = info['energy_edges_tev']
-  log('  per energy bin (TeV):  ' + '  '.join(
-      f'{edges[k]:.3g}-{edges[k + 1]:.3g}: {int(c[k].sum())}' for k in range(n_e)))
+  c = np.asarray(counts).reshape(-1, n_e, n_d)
+  e, d = info['energy_edges_tev'], info['distance_edges']
+  for p, grid in enumerate(c):
+    title = f' (label block {p})' if len(c) > 1 else ''
+    log(f'  per-class counts{title}: rows energy (TeV), columns distance '
+        + ' '.join(f'{d[j]:.4g}-{d[j + 1]:.4g}' for j in range(n_d)))
+    for k in range(n_e):
+      log(f'  {e[k]:>6.3g}-{e[k + 1]:<6.3g}' + ''.join(f'{int(x):>8}' for x in grid[k])
+          + f'  | {int(grid[k].sum())}')
