@@ -60,14 +60,13 @@ def open_dataset(dataset: str, data_dir: str) -> DatasetSpec:
                      int(m['n_distance_bins']))
 
 
-def label_fn(n_classes: int, particle: str | None, condition_on_particle: bool):
+def label_fn(n_classes: int, condition_on_particle: bool):
   """Model label of an example: class_id, or class_id + n_classes * particle."""
   def fn(ex):
     y = tf.cast(ex['class_id'], tf.int32)
     if condition_on_particle:
       y = y + n_classes * tf.cast(ex['particle'], tf.int32)
     return y
-  del particle
   return fn
 
 
@@ -86,7 +85,7 @@ def training_dataset(spec: DatasetSpec, prep: Preprocessing, batch_size: int, n_
   n_slots independent real images per batch position feed the n_disc
   discriminator steps of one training step.
   """
-  to_label = label_fn(spec.n_classes, particle, condition_on_particle)
+  to_label = label_fn(spec.n_classes, condition_on_particle)
   ds = spec.builder.as_dataset(split=split, shuffle_files=True,
                                read_config=tfds.ReadConfig(shuffle_seed=seed))
   ds = ds.filter(particle_filter(particle)).map(
@@ -104,7 +103,7 @@ def load_columns(spec: DatasetSpec, split: str, particle: str | None = 'gamma',
                  condition_on_particle: bool = False, with_images: bool = False,
                  max_examples: int | None = None) -> dict:
   """Numpy columns (label, energy_bin, distance_bin, size, [image]) of a split."""
-  to_label = label_fn(spec.n_classes, particle, condition_on_particle)
+  to_label = label_fn(spec.n_classes, condition_on_particle)
   ds = spec.builder.as_dataset(split=split).filter(particle_filter(particle))
   if max_examples:
     ds = ds.take(max_examples)

@@ -88,6 +88,11 @@ def resolve_jit(flag: str, strategy) -> bool:
   return jit
 
 
+def train_particle(cfg: TrainConfig):
+  """The particle the examples are filtered to: None (both) when it is part of the label."""
+  return None if cfg.condition_on_particle else cfg.particle
+
+
 # ---------------------------------------------------------------- model
 def build_model(cfg: TrainConfig, camera: Camera, n_classes: int, strategy):
   """The CGAN with built weights and optimizers, inside the strategy scope."""
@@ -143,7 +148,7 @@ class Evaluator:
     self.cfg, self.spec, self.prep = cfg, spec, prep
     self.cam = spec.camera
     self.table = hillas.neighbour_table(self.cam)
-    self.mc = data_lib.load_columns(spec, 'validation', cfg.particle, cfg.condition_on_particle,
+    self.mc = data_lib.load_columns(spec, 'validation', train_particle(cfg), cfg.condition_on_particle,
                                     with_images=True, max_examples=cfg.eval_examples)
     cl = spec.builder.info.metadata['cleaning']
     self.clean = (cl['picture_pe'], cl['boundary_pe'], cl['brightest_island'])
@@ -218,7 +223,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     start = int(model.step_counter.numpy())
     log(f'train: resumed from {manager.latest_checkpoint} at step {start}')
-  ds = data_lib.training_dataset(spec, prep, cfg.batch_size, cfg.n_disc, cfg.particle,
+  ds = data_lib.training_dataset(spec, prep, cfg.batch_size, cfg.n_disc, train_particle(cfg),
                                  cfg.condition_on_particle, seed=cfg.seed + 1000003 * start)
   it = iter(strategy.experimental_distribute_dataset(ds))
   step_fn = make_step_fn(model, strategy, jit)

@@ -52,3 +52,17 @@ def test_noise_with_and_without_xla():
   z0 = noise.per_sample_normal(seed, idx, 8).numpy()
   z1 = tf.function(noise.per_sample_normal, jit_compile=True)(seed, idx, 8).numpy()
   np.testing.assert_allclose(z0, z1, atol=1e-5)
+
+
+def test_training_labels_with_and_without_particle(dummy_data_dir):
+  from taiga_tf import data as data_lib
+  from taiga_tf.preprocessing import Preprocessing
+  spec = data_lib.open_dataset('taiga_iact/mc', str(dummy_data_dir))
+  prep = Preprocessing()
+  both = data_lib.load_columns(spec, 'train', None, condition_on_particle=True)
+  gammas = data_lib.load_columns(spec, 'train', 'gamma')
+  assert len(both['label']) == 50 and len(gammas['label']) == 26
+  assert (both['label'] >= 100).sum() == 24 and gammas['label'].max() < 100
+  batch = next(iter(data_lib.training_dataset(spec, prep, 8, 2, None, True, cache=False)))
+  assert batch['image'].shape == (8, 2, 32, 32, 1) and batch['label'].shape == (8, 2)
+  np.testing.assert_allclose(prep.inverse(batch['image']).numpy().max() > 10, True)
