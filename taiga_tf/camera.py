@@ -77,8 +77,6 @@ class Camera:
     object.__setattr__(self, 'row', (r_top - self.r).astype(np.int32))
     object.__setattr__(self, '_q_off', int(q_off))
     object.__setattr__(self, '_r_top', int(r_top))
-    lookup = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(self.q, self.r))}
-    object.__setattr__(self, '_lookup', lookup)
     # dense (q, r) -> pixel table with a border of -1, for vectorised lookups
     qmin, rmin = int(self.q.min()) - 1, int(self.r.min()) - 1
     sites = np.full((int(self.q.max()) - qmin + 2, int(self.r.max()) - rmin + 2), -1,
@@ -171,18 +169,19 @@ class Camera:
     return self.site_index(*_round_axial(*self.axial(x, y)))
 
   def pixel_at(self, q: int, r: int) -> int:
-    return self._lookup.get((int(q), int(r)), -1)
+    return int(self.site_index(q, r))
 
   @property
   def neighbors(self) -> np.ndarray:
     """(n_pairs, 2) int32 array of neighbouring pixel index pairs, i < j."""
+    i = np.arange(self.n_pixels)
     pairs = []
-    for i, (a, b) in enumerate(zip(self.q, self.r)):
-      for dq, dr in HEX_NEIGHBOUR_OFFSETS:
-        j = self._lookup.get((int(a) + dq, int(b) + dr), -1)
-        if j > i:
-          pairs.append((i, j))
-    return np.asarray(pairs, dtype=np.int32).reshape(-1, 2)
+    for dq, dr in HEX_NEIGHBOUR_OFFSETS:
+      j = self.site_index(self.q + dq, self.r + dr)
+      keep = j > i
+      pairs.append(np.stack([i[keep], j[keep]], axis=1))
+    pairs = np.concatenate(pairs)
+    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))].astype(np.int32)
 
   def neighbor_lists(self) -> list[np.ndarray]:
     """Per pixel, the indices of its lattice neighbours."""

@@ -166,7 +166,7 @@ def read_cleaned(path) -> Iterator[Block]:
   return read_blocks(path, CLEAN_HEADER)
 
 
-def pixel_lines(camera, amplitudes, keep=None, fmt='%.2f') -> np.ndarray:
+def pixel_lines(camera, amplitudes, keep=None) -> np.ndarray:
   """(n, 5) pixel rows for the listed pixels (default: non-zero amplitudes)."""
   amplitudes = np.asarray(amplitudes)
   if keep is None:
