@@ -57,7 +57,7 @@ class DatasetWriter:
   def shard_range(self, k: int) -> tuple[int, int]:
     return self.bounds[k], self.bounds[k + 1]
 
-  def open_shard(self, k: int):
+  def open_shard(self, k: int) -> '_ShardWriter':
     return _ShardWriter(self, k)
 
   def finalize(self, metadata: dict, description: str) -> str:
@@ -83,36 +83,30 @@ class DatasetWriter:
 
 
 class _ShardWriter:
-  """Context manager: examples go to `<shard>.tmp`, renamed on clean exit."""
+  """Records go to `<shard>.tmp`; commit() renames it, abort() deletes it."""
 
   def __init__(self, parent: DatasetWriter, k: int):
     self.parent, self.k = parent, k
     self.path = parent.shard_path(k)
+    self.expected = int(np.diff(parent.shard_range(k))[0])
     self.count = 0
-
-  def __enter__(self):
     self.writer = tf.io.TFRecordWriter(self.path + '.tmp')
-    return self
-
-  def write(self, example: dict):
-    self.writer.write(self.parent.features.serialize_example(example))
-    self.count += 1
 
   def write_serialized(self, record: bytes):
     self.writer.write(record)
     self.count += 1
 
-  def __exit__(self, exc_type, exc, tb):
+  def commit(self):
     self.writer.close()
-    lo, hi = self.parent.shard_range(self.k)
-    if exc_type is None and self.count == hi - lo:
-      os.replace(self.path + '.tmp', self.path)
-    else:
-      if os.path.exists(self.path + '.tmp'):
-        os.remove(self.path + '.tmp')
-      if exc_type is None:
-        raise RuntimeError(f'shard {self.k}: wrote {self.count} examples, expected {hi - lo}')
-    return False
+    if self.count != self.expected:
+      self.abort()
+      raise RuntimeError(f'shard {self.k}: wrote {self.count} examples, expected {self.expected}')
+    os.replace(self.path + '.tmp', self.path)
+
+  def abort(self):
+    self.writer.close()
+    if os.path.exists(self.path + '.tmp'):
+      os.remove(self.path + '.tmp')
 
 
 def generated_features(square_size: int, num_classes: int, n_mc_classes: int) -> tfds.features.FeaturesDict:

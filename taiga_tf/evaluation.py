@@ -49,7 +49,8 @@ class EvalConfig:
 def load_generated(path: str, max_examples: int) -> tuple[dict, dict]:
   b = tfds.builder_from_directory(path)
   ds = b.as_dataset(split='train').take(max_examples).map(
-      lambda ex: {k: ex[k] for k in ('image', 'class_id', 'energy_bin', 'distance_bin', 'particle')})
+      lambda ex: {k: ex[k] for k in ('image', 'class_id', 'model_label', 'energy_bin',
+                                     'distance_bin', 'particle')})
   cols = {}
   for batch in tfds.as_numpy(ds.batch(4096)):
     for k, v in batch.items():
@@ -236,8 +237,7 @@ def evaluate(cfg: EvalConfig, log=print) -> dict:
   # --- the plan
   planned = np.asarray(gen_meta.get('class_counts', []))
   if len(planned):
-    got = np.bincount(gen['class_id'] + (spec.n_classes * gen['particle'] if len(planned) > spec.n_classes else 0),
-                      minlength=len(planned))
+    got = np.bincount(gen['model_label'], minlength=len(planned))
     e_plan = planned.reshape(-1, spec.n_energy_bins, spec.n_distance_bins).sum((0, 2))
     e_got = got.reshape(-1, spec.n_energy_bins, spec.n_distance_bins).sum((0, 2))
     report['plan'] = {'plan': gen_meta.get('plan'), 'evaluated_all': bool(got.sum() == planned.sum()),

@@ -61,12 +61,12 @@ def _writer_thread(q, writer, stats):
       item = q.get()
       if item is StopIteration:
         if shard is not None:     # interrupted mid-shard: drop its .tmp
-          shard.__exit__(InterruptedError, None, None)
+          shard.abort()
         break
       t0 = time.perf_counter()
       k, start, labels, images = item
       if shard is None or shard.k != k:
-        shard = writer.open_shard(k).__enter__()
+        shard = writer.open_shard(k)
       for j, (y, img) in enumerate(zip(labels, images)):
         cls = int(y) % n_mc
         shard.write_serialized(serialize_generated(img, {
@@ -75,13 +75,13 @@ def _writer_thread(q, writer, stats):
             'energy_bin': cls // n_e, 'distance_bin': cls % n_e, 'seed_index': start + j}))
       lo, hi = writer.shard_range(k)
       if start + len(labels) == hi:
-        shard.__exit__(None, None, None)
+        shard.commit()
         shard = None
       stats['write_seconds'] += time.perf_counter() - t0
   except BaseException as e:  # pylint: disable=broad-except
     stats['error'] = e
     if shard is not None:
-      shard.__exit__(type(e), e, None)
+      shard.abort()
 
 
 def generate(cfg: GenerateConfig, log=print) -> dict:
@@ -100,7 +100,7 @@ def generate(cfg: GenerateConfig, log=print) -> dict:
     raise ValueError('the plan asks for no examples')
   n_shards = cfg.num_shards or max(4, -(-n // 10000))
   state = {'model': os.path.abspath(cfg.model), 'plan': cfg.plan, 'seed': cfg.seed,
-           'counts_sha': int(np.sum(counts * (np.arange(len(counts)) + 1)) % 1000003)}
+           'counts': counts.tolist()}
   features = generated_features(int(meta['square_size']), num_classes, n_mc)
   writer = DatasetWriter(cfg.output_dir, features, n, n_shards, state, NAME, cfg.overwrite)
   pending = writer.pending_shards()
@@ -109,8 +109,8 @@ def generate(cfg: GenerateConfig, log=print) -> dict:
         f'{writer.n_shards} shards already written')
   todo = sum(np.diff(writer.shard_range(k))[0] for k in pending)
   B = cfg.batch_size
-  jit = samplers.choose_jit(model, B, todo // B, cfg.jit_compile, log)
-  sampler = samplers.Sampler(model.generate_indexed, B, jit)
+  sampler = samplers.make_sampler(model, B, todo // B, cfg.jit_compile, log)
+  jit = sampler.jit_compile
   sampler(labels[:1], (cfg.seed, 0x6E17), 0)     # trace/compile before the clock starts
   log(f'generate: {n} examples ({cfg.plan}), {int((counts > 0).sum())} classes, '
       f'{writer.n_shards} shards, batch {B}, jit_compile={jit} -> {writer.output_dir}')

@@ -54,18 +54,24 @@ def load_generator(path: str):
   return model, info, meta
 
 
-def choose_jit(model, batch_size: int, n_batches: int, flag: str, log=print) -> bool:
-  """'true'/'false', or 'auto': XLA on GPUs; on CPU the faster of the two, timed."""
+def make_sampler(model, batch_size: int, n_batches: int, flag: str, log=print) -> Sampler:
+  """A Sampler of model.generate_indexed with jit_compile from `flag`.
+
+  'true'/'false' as given; 'auto': XLA on GPUs, on CPU the faster of XLA and the
+  plain graph timed on 3 batches (only when there are at least 20 to do); the
+  timed, already traced sampler is the one returned.
+  """
+  fn = model.generate_indexed
   if flag in ('true', 'false'):
-    return flag == 'true'
+    return Sampler(fn, batch_size, flag == 'true')
   if tf.config.list_logical_devices('GPU'):
-    return True
+    return Sampler(fn, batch_size, True)
   if n_batches < 20:
-    return False
-  times = {}
+    return Sampler(fn, batch_size, False)
+  times, candidates = {}, {}
   labels = np.zeros(batch_size, np.int32)
   for jit in (False, True):
-    s = Sampler(model.generate_indexed, batch_size, jit)
+    s = candidates[jit] = Sampler(fn, batch_size, jit)
     s(labels, (0, 0), 0)                     # trace / compile
     t0 = time.time()
     for k in range(3):
@@ -74,4 +80,4 @@ def choose_jit(model, batch_size: int, n_batches: int, flag: str, log=print) -> 
   best = times[True] < times[False]
   log(f'generate: jit_compile=auto -> {best} (3 batches: XLA {times[True]:.2f} s, '
       f'graph {times[False]:.2f} s)')
-  return best
+  return candidates[best]

@@ -26,6 +26,18 @@ from taiga_tf.camera import Camera
 from taiga_tf.preprocessing import Preprocessing
 
 
+def sample_pe(generator, prep: Preprocessing, mask, z_dim: int, class_id, seed, index):
+  """Images in photoelectrons [N, S, S] of class_id[i] as sample index[i] of seed.
+
+  The one definition of "sample i of a seed": per-sample noise, the generator in
+  inference mode, the inverse transform, the camera mask. Used by the export and
+  by the training-time evaluation.
+  """
+  z = noise.per_sample_normal(seed, index, z_dim)
+  x = generator((z, class_id), training=False)[..., 0]
+  return prep.inverse(x) * mask
+
+
 class GeneratorModule(tf.Module):
   """Wraps the EMA generator; tracks its variables (model.weights, DESIGN.md)."""
 
@@ -52,9 +64,7 @@ class GeneratorModule(tf.Module):
 
   def _run(self, class_id, seed, index):
     self._check(class_id)
-    z = noise.per_sample_normal(seed, index, self._z_dim)
-    x = self._generator((z, class_id), training=False)[..., 0]
-    pe = self._prep.inverse(x) * self._mask
+    pe = sample_pe(self._generator, self._prep, self._mask, self._z_dim, class_id, seed, index)
     pixels = tf.gather(tf.reshape(pe, [-1, self._size * self._size]), self._flat_index, axis=1)
     return {'image': pe, 'pixels': pixels}
 

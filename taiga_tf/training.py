@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from taiga_tf import data as data_lib
-from taiga_tf import hillas, metrics, noise, plotting, savedmodel
+from taiga_tf import hillas, metrics, plotting, savedmodel
 from taiga_tf.camera import Camera
 from taiga_tf.models import cgan
 from taiga_tf.preprocessing import Preprocessing
@@ -161,9 +161,9 @@ class Evaluator:
     for i in range(0, len(labels), 256):
       y = tf.constant(labels[i:i + 256], tf.int32)
       idx = tf.range(i, i + len(y), dtype=tf.int64)
-      z = noise.per_sample_normal(tf.constant([seed, 1], tf.int64), idx, model.cfg.z_dim)
-      x = model.g_ema((z, y), training=False)[..., 0]
-      out.append((self.prep.inverse(x) * self.cam.mask).numpy())
+      out.append(savedmodel.sample_pe(model.g_ema, self.prep, self.cam.mask.astype(np.float32),
+                                      model.cfg.z_dim, y, tf.constant([seed, 1], tf.int64),
+                                      idx).numpy())
     return np.concatenate(out)
 
   def sizes(self, images):

@@ -44,6 +44,22 @@ def built_mc(tmp_path_factory):
   return b
 
 
+def test_built_splits_keep_each_shower_in_one_split(built_mc):
+  where = {}
+  for split in ('train', 'validation', 'test'):
+    for ex in tfds.as_numpy(built_mc.as_dataset(split=split)):
+      where.setdefault((ex['file'], int(ex['particle']), int(ex['n_shower'])), set()).add(split)
+  assert len(where) > 20
+  assert all(len(s) == 1 for s in where.values())
+  # some showers contributed several core scatterings
+  n_scat = {}
+  for split in ('train', 'validation', 'test'):
+    for ex in tfds.as_numpy(built_mc.as_dataset(split=split)):
+      key = (ex['file'], int(ex['n_shower']))
+      n_scat[key] = n_scat.get(key, 0) + 1
+  assert max(n_scat.values()) > 1
+
+
 def test_features_metadata_and_classes(built_mc):
   info = built_mc.info
   meta = info.metadata
