@@ -51,3 +51,29 @@ def per_sample_normal(seed, index, dim):
   r = tf.sqrt(-2.0 * tf.math.log(u1))
   z = tf.concat([r * tf.cos(2 * math.pi * u2), r * tf.sin(2 * math.pi * u2)], axis=1)
   return z[:, :dim]
+
+
+def fold_in(seed, stream):
+  """A seed for stream k of `seed`: [seed0, seed1 xor (hash32(k) << 32)].
+
+  lowbias32 is a bijection on 32 bits, so streams 0 .. 2^32 - 1 of one seed are
+  distinct seeds. A diffusion sampler draws the noise of its step k as stream k.
+  """
+  seed = tf.cast(seed, tf.int64)
+  k = tf.bitwise.bitwise_and(tf.cast(stream, tf.int64), _M32)
+  high = tf.bitwise.left_shift(_hash32(k ^ 0x2545F491), 32)
+  return tf.stack([seed[0], tf.bitwise.bitwise_xor(seed[1], high)])
+
+
+def per_sample_image_noise(seed, index, shape, mask=None):
+  """noise(k) -> standard normals [n, *shape] for stream k; row j depends only on
+  (seed, index[j], k). With a mask (broadcast to shape) the noise is 0 outside it."""
+  dim = 1
+  for s in shape:
+    dim *= int(s)
+
+  def noise(k):
+    z = per_sample_normal(fold_in(seed, k), index, dim)
+    z = tf.reshape(z, [-1, *shape])
+    return z * mask if mask is not None else z
+  return noise
