@@ -21,7 +21,11 @@ flags.DEFINE_integer('seed', 0, 'Generation seed: example i depends only on (see
 flags.DEFINE_integer('batch_size', 256, 'Sampling batch size (does not change the output).')
 flags.DEFINE_integer('num_shards', None, 'Output shards (default ~10,000 examples each, >= 4).')
 flags.DEFINE_enum('jit_compile', 'auto', ['auto', 'true', 'false'],
-                  'XLA for the sampler (auto: GPU yes; CPU: the faster, timed on 3 batches).')
+                  'XLA for the sampler (auto: on GPU, off on CPU; stored, kept on resume).')
+flags.DEFINE_enum('sampler', None, ['heun', 'edm_stochastic', 'dpmpp_2m', 'euler_maruyama', 'pc'],
+                  'Diffusion exports: the sampler (default: the export\'s).')
+flags.DEFINE_integer('num_steps', None, 'Diffusion exports: sampler steps (default: the export\'s).')
+flags.DEFINE_float('guidance', None, 'Diffusion exports: classifier-free guidance weight (1: none).')
 flags.DEFINE_string('data_dir', None, "The training dataset's data_dir (default: the model's).")
 flags.DEFINE_bool('overwrite', False, 'Replace an existing output_dir.')
 flags.mark_flags_as_required(['model', 'output_dir'])
@@ -35,7 +39,8 @@ def main(argv):
       model=FLAGS.model, output_dir=FLAGS.output_dir, plan=FLAGS.plan,
       num_examples=FLAGS.num_examples, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
       num_shards=FLAGS.num_shards, jit_compile=FLAGS.jit_compile, data_dir=FLAGS.data_dir,
-      overwrite=FLAGS.overwrite)
+      overwrite=FLAGS.overwrite, sampler=FLAGS.sampler, num_steps=FLAGS.num_steps,
+      guidance=FLAGS.guidance)
   s = generation.generate(cfg)
   print(json.dumps(s, default=str))
   print(f"taiga_tf.generate: {s['num_examples']} examples ({FLAGS.plan}) in {s['output_dir']}: "

@@ -13,7 +13,6 @@ dataset does not depend on --batch_size (tests/test_generate.py checks it).
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -54,30 +53,51 @@ def load_generator(path: str):
   return model, info, meta
 
 
-def make_sampler(model, batch_size: int, n_batches: int, flag: str, log=print) -> Sampler:
-  """A Sampler of model.generate_indexed with jit_compile from `flag`.
+def resolve_jit(flag: str) -> bool:
+  """'true'/'false' as given; 'auto': XLA on GPUs, the plain graph on CPU.
 
-  'true'/'false' as given; 'auto': XLA on GPUs, on CPU the faster of XLA and the
-  plain graph timed on 3 batches (only when there are at least 20 to do); the
-  timed, already traced sampler is the one returned.
+  Deterministic on purpose: XLA and the plain graph give different images in the
+  last bits, so the choice is part of a dataset's identity (stored in its state
+  and checked on resume), never the result of a timing race.
   """
-  fn = model.generate_indexed
   if flag in ('true', 'false'):
-    return Sampler(fn, batch_size, flag == 'true')
-  if tf.config.list_logical_devices('GPU'):
-    return Sampler(fn, batch_size, True)
-  if n_batches < 20:
-    return Sampler(fn, batch_size, False)
-  times, candidates = {}, {}
-  labels = np.zeros(batch_size, np.int32)
-  for jit in (False, True):
-    s = candidates[jit] = Sampler(fn, batch_size, jit)
-    s(labels, (0, 0), 0)                     # trace / compile
-    t0 = time.time()
-    for k in range(3):
-      s(labels, (0, 0), k * batch_size)
-    times[jit] = time.time() - t0
-  best = times[True] < times[False]
-  log(f'generate: jit_compile=auto -> {best} (3 batches: XLA {times[True]:.2f} s, '
-      f'graph {times[False]:.2f} s)')
-  return candidates[best]
+    return flag == 'true'
+  if flag != 'auto':
+    raise ValueError(f"jit_compile must be 'auto', 'true' or 'false', got {flag!r}")
+  return bool(tf.config.list_logical_devices('GPU'))
+
+
+def sampling_settings(model, meta: dict, sampler: str | None, num_steps: int | None,
+                      guidance: float | None) -> dict | None:
+  """The sampler settings of a diffusion export ({} defaults from its metadata);
+  None for a cGAN export (which takes none: giving one is an error)."""
+  if 'default_sampler' not in meta:
+    if sampler or num_steps or guidance is not None:
+      raise ValueError('--sampler, --num_steps and --guidance apply to diffusion exports only; '
+                       'this model is a cGAN')
+    return None
+  dec = lambda v: v.decode() if isinstance(v, bytes) else str(v)
+  known = [dec(v) for v in meta['samplers']]
+  name = sampler or dec(meta['default_sampler'])
+  if name not in known:
+    raise ValueError(f'unknown sampler {name!r}: this export has {", ".join(known)}')
+  steps = int(num_steps) if num_steps else int(meta['default_num_steps'])
+  if steps < 1:
+    raise ValueError(f'num_steps must be >= 1, got {steps}')
+  g = float(guidance) if guidance is not None else float(meta['default_guidance'])
+  return {'sampler': name, 'num_steps': steps, 'guidance': g}
+
+
+def make_sampler(model, batch_size: int, flag: str, sampling: dict | None = None) -> Sampler:
+  """A Sampler of the export: generate_indexed (cGAN), or sample_<sampler> with fixed
+  num_steps and guidance (diffusion), compiled with XLA by `resolve_jit(flag)`."""
+  if sampling is None:
+    fn = model.generate_indexed
+  else:
+    endpoint = getattr(model, f'sample_{sampling["sampler"]}')
+    steps = tf.constant(sampling['num_steps'], tf.int32)
+    g = tf.constant(sampling['guidance'], tf.float32)
+
+    def fn(class_id, seed, index):
+      return endpoint(class_id=class_id, seed=seed, index=index, num_steps=steps, guidance=g)
+  return Sampler(fn, batch_size, resolve_jit(flag))

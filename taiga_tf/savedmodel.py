@@ -38,22 +38,21 @@ def sample_pe(generator, prep: Preprocessing, mask, z_dim: int, class_id, seed, 
   return prep.inverse(x) * mask
 
 
-class GeneratorModule(tf.Module):
-  """Wraps the EMA generator; tracks its variables (model.weights, DESIGN.md)."""
+class _ExportModule(tf.Module):
+  """The interface every export shares: generate, generate_indexed, metadata.
 
-  def __init__(self, generator, prep: Preprocessing, camera: Camera, num_classes: int,
-               z_dim: int, info: dict, asset_path: str):
+  Subclasses define `_images(class_id, seed, index)` -> photoelectrons [N, S, S].
+  Keras 3 variables are not found by tf.Module.variables: keep their tf.Variables.
+  """
+
+  def __init__(self, network, camera: Camera, num_classes: int, info: dict, asset_path: str):
     super().__init__(name='taiga_tf_generator')
-    self._generator = generator
-    # Keras 3 variables are not found by tf.Module.variables: keep their tf.Variables.
-    self._weights = [w.value for w in generator.weights]
-    self._prep = prep
+    self._network = network
+    self._weights = [w.value for w in network.weights]
     self._num_classes = num_classes
-    self._z_dim = z_dim
-    s = camera.square_size
     self._mask = tf.constant(camera.mask.astype(np.float32))
     self._flat_index = tf.constant(camera.flat_index)
-    self._size = s
+    self._size = camera.square_size
     self._info = {k: tf.constant(v) for k, v in info.items()}
     self.model_json = tf.saved_model.Asset(asset_path)
 
@@ -62,11 +61,13 @@ class GeneratorModule(tf.Module):
     tf.debugging.assert_greater_equal(class_id, 0, message=msg)
     tf.debugging.assert_less(class_id, self._num_classes, message=msg)
 
-  def _run(self, class_id, seed, index):
-    self._check(class_id)
-    pe = sample_pe(self._generator, self._prep, self._mask, self._z_dim, class_id, seed, index)
+  def _outputs(self, pe):
     pixels = tf.gather(tf.reshape(pe, [-1, self._size * self._size]), self._flat_index, axis=1)
     return {'image': pe, 'pixels': pixels}
+
+  def _run(self, class_id, seed, index):
+    self._check(class_id)
+    return self._outputs(self._images(class_id, seed, index))
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name='class_id'),
                                 tf.TensorSpec([2], tf.int64, name='seed')])
@@ -87,9 +88,23 @@ class GeneratorModule(tf.Module):
     return dict(self._info)
 
 
-def export(generator, prep: Preprocessing, camera: Camera, num_classes: int, z_dim: int,
-           model_info: dict, out_dir: str) -> str:
-  """Writes the SavedModel atomically (temporary folder renamed when complete)."""
+class GeneratorModule(_ExportModule):
+  """The cGAN's EMA generator."""
+
+  def __init__(self, generator, prep: Preprocessing, camera: Camera, num_classes: int,
+               z_dim: int, info: dict, asset_path: str):
+    super().__init__(generator, camera, num_classes, info, asset_path)
+    self._prep = prep
+    self._z_dim = z_dim
+
+  def _images(self, class_id, seed, index):
+    return sample_pe(self._network, self._prep, self._mask, self._z_dim, class_id, seed, index)
+
+
+def export_module(make_module, camera: Camera, num_classes: int, model_info: dict,
+                  consts: dict, out_dir: str) -> str:
+  """Writes make_module(info, asset_path) as a SavedModel, atomically (a temporary
+  folder renamed when complete). `consts` join the common metadata() constants."""
   out_dir = os.path.abspath(out_dir)
   parent = os.path.dirname(out_dir)
   os.makedirs(parent, exist_ok=True)
@@ -99,16 +114,15 @@ def export(generator, prep: Preprocessing, camera: Camera, num_classes: int, z_d
     with open(asset, 'w') as f:
       json.dump(model_info, f, indent=1)
     info = {
-        'num_classes': np.int32(num_classes), 'z_dim': np.int32(z_dim),
+        'num_classes': np.int32(num_classes),
         'square_size': np.int32(camera.square_size), 'mask': camera.mask.astype(np.float32),
         'pixel_row': camera.row, 'pixel_col': camera.col,
         'pixel_x_cm': camera.x.astype(np.float32), 'pixel_y_cm': camera.y.astype(np.float32),
         'energy_edges_tev': np.asarray(model_info['energy_edges_tev'], np.float32),
         'distance_edges': np.asarray(model_info['distance_edges'], np.float32),
-        'preprocessing_scale': np.float32(prep.scale), 'preprocessing_norm': np.float32(prep.norm),
-        'model_json': json.dumps(model_info),
+        'model_json': json.dumps(model_info), **consts,
     }
-    module = GeneratorModule(generator, prep, camera, num_classes, z_dim, info, asset)
+    module = make_module(info, asset)
     target = os.path.join(tmp, 'saved_model')
     tf.saved_model.save(module, target)
     # the asset was copied into saved_model/assets/
@@ -118,3 +132,13 @@ def export(generator, prep: Preprocessing, camera: Camera, num_classes: int, z_d
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
   return out_dir
+
+
+def export(generator, prep: Preprocessing, camera: Camera, num_classes: int, z_dim: int,
+           model_info: dict, out_dir: str) -> str:
+  """Exports the cGAN generator."""
+  consts = {'z_dim': np.int32(z_dim), 'preprocessing_scale': np.float32(prep.scale),
+            'preprocessing_norm': np.float32(prep.norm)}
+  return export_module(
+      lambda info, asset: GeneratorModule(generator, prep, camera, num_classes, z_dim, info, asset),
+      camera, num_classes, model_info, consts, out_dir)

@@ -13,7 +13,8 @@ import json
 from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum('model', 'cgan', ['cgan'], 'Model to train.')
+flags.DEFINE_enum('model', 'cgan', ['cgan', 'diffusion'],
+                  'Model to train: the cGAN or the score-based diffusion model.')
 flags.DEFINE_string('workdir', None, 'Run directory (checkpoints, TensorBoard, SavedModel).')
 flags.DEFINE_string('data_dir', '~/tensorflow_datasets', 'TFDS data_dir holding the built dataset.')
 flags.DEFINE_string('dataset', 'taiga_iact/simulated', 'name/config[:version] of the dataset.')
@@ -41,6 +42,24 @@ flags.DEFINE_enum('jit_compile', 'auto', ['auto', 'true', 'false'],
 flags.DEFINE_integer('num_cpu_devices', 1,
                      'Split the CPU into N virtual devices and train with MirroredStrategy.')
 flags.DEFINE_bool('export', True, 'Export <workdir>/saved_model at the end.')
+# --model=diffusion
+flags.DEFINE_float('lr', 2e-4, 'Score model: Adam learning rate (after the warm-up).')
+flags.DEFINE_integer('lr_warmup', 200, 'Score model: linear learning-rate warm-up steps.')
+flags.DEFINE_integer('channels', 32, 'U-Net base width.')
+flags.DEFINE_string('channel_mult', '1,2,2', 'U-Net width multipliers per resolution (32, 16, 8).')
+flags.DEFINE_integer('num_res_blocks', 2, 'U-Net residual blocks per resolution.')
+flags.DEFINE_string('attn_resolutions', '8', 'Resolutions with self-attention (comma separated).')
+flags.DEFINE_float('dropout', 0.0, 'U-Net dropout.')
+flags.DEFINE_integer('emb_dim', 128, 'Noise-level and class embedding width.')
+flags.DEFINE_float('p_uncond', 0.1, 'Probability of dropping the label (classifier-free guidance).')
+flags.DEFINE_float('sigma_data', 0.0,
+                   'EDM sigma_data; 0: measured on the training images in network space.')
+flags.DEFINE_enum('mixed_precision', 'float32', ['float32', 'bfloat16'],
+                  'Score model compute dtype (variables stay float32).')
+flags.DEFINE_enum('sampler', 'heun', ['heun', 'edm_stochastic', 'dpmpp_2m', 'euler_maruyama', 'pc'],
+                  "Default sampler of the export and of the training-time evaluation.")
+flags.DEFINE_integer('num_steps', 18, 'Default sampler steps (heun 18 = 35 network evaluations).')
+flags.DEFINE_float('guidance', 1.0, 'Default classifier-free guidance weight (1: none).')
 flags.mark_flag_as_required('workdir')
 
 
@@ -59,9 +78,13 @@ def main(argv):
   print(json.dumps(s, default=str))
   cond = (f", conditioning: mean |median size error| {s['mean_abs_median_size_rel_err']:.2f}, "
           f"W1(log size) {s['w1_log_size']:.3f}" if 'w1_log_size' in s else '')
-  losses = (f", d_loss {s['d_loss']:.3f}, g_loss {s['g_loss']:.3f}" if 'd_loss' in s
-            else ' (already complete)')
-  print(f"taiga_tf.train: {s['steps']} steps in {s['seconds']:.0f} s{losses}{cond}; "
+  if 'd_loss' in s:
+    losses = f", d_loss {s['d_loss']:.3f}, g_loss {s['g_loss']:.3f}"
+  elif 'loss' in s:
+    losses = f", loss {s['loss']:.4f}"
+  else:
+    losses = ' (already complete)'
+  print(f"taiga_tf.train: {s['steps']} steps ({s['model']}) in {s['seconds']:.0f} s{losses}{cond}; "
         f"SavedModel {s.get('saved_model', '(not exported)')}")
 
 

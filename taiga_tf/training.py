@@ -1,9 +1,12 @@
-"""cGAN training: strategy, input pipeline, loop, TensorBoard, checkpoints, export.
+"""One training loop for every model: strategy, input pipeline, loop, TensorBoard,
+checkpoints, export. Each model (taiga_tf.model_kinds: cgan, diffusion) brings its
+own network, train_step, checkpoint items, sampler and export.
 
 Plain functions driven by a TrainConfig (the absl app taiga_tf.train only maps
 flags onto it). A workdir holds:
-  config.json        the run's configuration, preprocessing and dataset metadata
-  checkpoints/       tf.train.CheckpointManager: G, D, EMA G, both optimizers, step
+  config.json        the run's configuration, preprocessing, dataset metadata and
+                     what the model measured on its data (state: sigma_data)
+  checkpoints/       tf.train.CheckpointManager: networks, EMA, optimizers, step
   train/             TensorBoard event files
   saved_model/       the exported generator (taiga_tf.savedmodel)
 Starting again with the same workdir resumes from the last checkpoint.
@@ -19,9 +22,9 @@ import numpy as np
 import tensorflow as tf
 
 from taiga_tf import data as data_lib
-from taiga_tf import hillas, metrics, plotting, savedmodel
+from taiga_tf import hillas, metrics, plotting
 from taiga_tf.camera import Camera
-from taiga_tf.models import cgan
+from taiga_tf.model_kinds import KINDS
 from taiga_tf.preprocessing import Preprocessing
 
 
@@ -29,6 +32,7 @@ from taiga_tf.preprocessing import Preprocessing
 class TrainConfig:
   workdir: str
   data_dir: str
+  model: str = 'cgan'           # cgan | diffusion
   dataset: str = 'taiga_iact/simulated'
   particle: str = 'gamma'
   condition_on_particle: bool = False
@@ -51,6 +55,21 @@ class TrainConfig:
   jit_compile: str = 'auto'     # auto | true | false
   num_cpu_devices: int = 1      # >1: MirroredStrategy over virtual CPU devices
   export: bool = True
+  # score model (--model=diffusion)
+  lr: float = 2e-4
+  lr_warmup: int = 200
+  channels: int = 32
+  channel_mult: str = '1,2,2'
+  num_res_blocks: int = 2
+  attn_resolutions: str = '8'
+  dropout: float = 0.0
+  emb_dim: int = 128
+  p_uncond: float = 0.1
+  sigma_data: float = 0.0       # 0: measured on the training images at the first start
+  mixed_precision: str = 'float32'   # float32 | bfloat16
+  sampler: str = 'heun'         # the export's and the evaluation's default sampler
+  num_steps: int = 18
+  guidance: float = 1.0
 
 
 # ---------------------------------------------------------------- devices
@@ -94,20 +113,13 @@ def train_particle(cfg: TrainConfig):
 
 
 # ---------------------------------------------------------------- model
-def build_model(cfg: TrainConfig, camera: Camera, n_classes: int, strategy):
-  """The CGAN with built weights and optimizers, inside the strategy scope."""
-  num_classes = n_classes * (2 if cfg.condition_on_particle else 1)
-  mcfg = cgan.CGANConfig(num_classes=num_classes, image_size=camera.square_size,
-                         z_dim=cfg.z_dim, embed_dim=cfg.embed_dim, g_channels=cfg.g_channels,
-                         d_channels=cfg.d_channels, n_disc=cfg.n_disc, ema_decay=cfg.ema_decay)
-  import keras  # pylint: disable=g-import-not-at-top
-  with strategy.scope():
-    model = cgan.CGAN(mcfg, camera.mask, cfg.batch_size, seed=(cfg.seed, 0x7A16A))
-    model.build_all()
-    g_opt = keras.optimizers.Adam(cfg.g_lr, beta_1=0.0, beta_2=cfg.beta2)
-    d_opt = keras.optimizers.Adam(cfg.d_lr, beta_1=0.0, beta_2=cfg.beta2)
-    model.compile(g_opt, d_opt)
-  return model
+def num_labels(cfg: TrainConfig, n_classes: int) -> int:
+  return n_classes * (2 if cfg.condition_on_particle else 1)
+
+
+def build_model(cfg: TrainConfig, camera: Camera, n_classes: int, strategy, state=None):
+  """The model with built weights and optimizers, inside the strategy scope."""
+  return KINDS[cfg.model].build(cfg, camera, num_labels(cfg, n_classes), strategy, state or {})
 
 
 def make_step_fn(model, strategy, jit: bool):
@@ -121,17 +133,16 @@ def make_step_fn(model, strategy, jit: bool):
   return step
 
 
-def checkpoint_manager(model, workdir):
-  ckpt = tf.train.Checkpoint(generator=model.generator, discriminator=model.discriminator,
-                             g_ema=model.g_ema, g_optimizer=model.g_optimizer,
-                             d_optimizer=model.d_optimizer, step=model.step_counter)
+def checkpoint_manager(model, workdir, kind=None):
+  kind = kind or KINDS['diffusion' if hasattr(model, 'net_ema') else 'cgan']
+  ckpt = tf.train.Checkpoint(**kind.checkpoint_items(model))
   return tf.train.CheckpointManager(ckpt, os.path.join(workdir, 'checkpoints'), max_to_keep=3)
 
 
-def model_info(cfg: TrainConfig, spec, prep, model) -> dict:
+def model_info(cfg: TrainConfig, spec, prep, model, state=None) -> dict:
   m = spec.builder.info.metadata
-  return {'model': 'cgan', 'train_config': dataclasses.asdict(cfg),
-          'cgan_config': dataclasses.asdict(model.cfg), 'preprocessing': prep.to_dict(),
+  return {'model': cfg.model, 'train_config': dataclasses.asdict(cfg),
+          **KINDS[cfg.model].info(model), 'state': state or {}, 'preprocessing': prep.to_dict(),
           'dataset': spec.builder.info.full_name, 'camera': m['camera'],
           'energy_edges_tev': list(m['energy_edges_tev']), 'distance_edges': list(m['distance_edges']),
           'distance': m['distance'], 'n_energy_bins': spec.n_energy_bins,
@@ -157,13 +168,12 @@ class Evaluator:
     self.grid_labels = present[:: max(1, len(present) // 8)][:8]
 
   def generate(self, model, labels, seed=12345):
+    fn = KINDS[self.cfg.model].sampler(model, self.prep, self.cam.mask.astype(np.float32))
     out = []
     for i in range(0, len(labels), 256):
       y = tf.constant(labels[i:i + 256], tf.int32)
       idx = tf.range(i, i + len(y), dtype=tf.int64)
-      out.append(savedmodel.sample_pe(model.g_ema, self.prep, self.cam.mask.astype(np.float32),
-                                      model.cfg.z_dim, y, tf.constant([seed, 1], tf.int64),
-                                      idx).numpy())
+      out.append(fn(y, tf.constant([seed, 1], tf.int64), idx).numpy())
     return np.concatenate(out)
 
   def sizes(self, images):
@@ -206,48 +216,75 @@ def _fmt_time(s):
   return f'{s // 3600}h{s % 3600 // 60:02d}m' if s >= 3600 else f'{s // 60}m{s % 60:02d}s'
 
 
+def _load_state(cfg: TrainConfig, spec, prep, log) -> dict:
+  """The model's measured state: from config.json when resuming, else measured now."""
+  path = os.path.join(cfg.workdir, 'config.json')
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    if old.get('model', 'cgan') == cfg.model and 'state' in old:
+      return old['state']
+  return KINDS[cfg.model].prepare(cfg, spec, prep, log)
+
+
+def _log_scalars(writer, step, vals, kind, cfg, rate, buckets):
+  with writer.as_default(step=step):
+    for k, v in vals.items():
+      tf.summary.scalar(f'losses/{k}' if 'loss' in k else f'discriminator/{k}', v)
+    for name, lr in kind.learning_rates(cfg).items():
+      tf.summary.scalar(f'learning_rate/{name}', lr)
+    tf.summary.scalar('speed/images_per_s', rate * cfg.batch_size)
+    if buckets is not None:
+      from taiga_tf.models.diffusion import bucket_names  # pylint: disable=g-import-not-at-top
+      for name, s, c in zip(bucket_names(1.0), buckets[0], buckets[1]):
+        if c > 0:
+          tf.summary.scalar(f'losses/by_noise_level/{name}', s / c)
+
+
 def train(cfg: TrainConfig, log=print) -> dict:
-  """Trains (or resumes) the cGAN in cfg.workdir; returns the final summary."""
+  """Trains (or resumes) the model in cfg.workdir; returns the final summary."""
+  if cfg.model not in KINDS:
+    raise ValueError(f'unknown model {cfg.model!r}: one of {", ".join(KINDS)}')
+  kind = KINDS[cfg.model]
   os.makedirs(cfg.workdir, exist_ok=True)
   strategy = make_strategy(cfg.num_cpu_devices)
   jit = resolve_jit(cfg.jit_compile, strategy)
   spec = data_lib.open_dataset(cfg.dataset, cfg.data_dir)
   prep = Preprocessing()
-  model = build_model(cfg, spec.camera, spec.n_classes, strategy)
-  info = model_info(cfg, spec, prep, model)
+  state = _load_state(cfg, spec, prep, log)
+  model = build_model(cfg, spec.camera, spec.n_classes, strategy, state)
+  info = model_info(cfg, spec, prep, model, state)
   with open(os.path.join(cfg.workdir, 'config.json'), 'w') as f:
     json.dump(info, f, indent=1)
-  manager = checkpoint_manager(model, cfg.workdir)
+  manager = checkpoint_manager(model, cfg.workdir, kind)
   start = 0
   if manager.latest_checkpoint:
     manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     start = int(model.step_counter.numpy())
     log(f'train: resumed from {manager.latest_checkpoint} at step {start}')
-  ds = data_lib.training_dataset(spec, prep, cfg.batch_size, cfg.n_disc, train_particle(cfg),
+  ds = data_lib.training_dataset(spec, prep, cfg.batch_size, kind.n_slots(cfg), train_particle(cfg),
                                  cfg.condition_on_particle, seed=cfg.seed + 1000003 * start)
   it = iter(strategy.experimental_distribute_dataset(ds))
   step_fn = make_step_fn(model, strategy, jit)
   writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, 'train'))
   evaluator = Evaluator(cfg, spec, prep) if cfg.eval_every else None
-  log(f'train: {spec.builder.info.full_name} ({cfg.particle}), {model.cfg.num_classes} classes, '
-      f'G {model.generator.count_params():,} / D {model.discriminator.count_params():,} params, '
+  log(f'train: {cfg.model} on {spec.builder.info.full_name} ({cfg.particle}), '
+      f'{num_labels(cfg, spec.n_classes)} classes, {kind.params_text(model)}, '
       f'{strategy.num_replicas_in_sync} replica(s), jit_compile={jit}, steps {start}->{cfg.steps}')
   t0, t_last, step_last = time.time(), time.time(), start
-  out, res = {}, None
+  out, res, buckets = {}, None, None
   for step in range(start + 1, cfg.steps + 1):
     out = step_fn(next(it))
+    if 'bucket_count' in out:    # per-noise-level loss, summed over the logging interval
+      b = np.stack([out['bucket_loss_sum'].numpy(), out['bucket_count'].numpy()])
+      buckets = b if buckets is None else buckets + b
     if step % cfg.log_every == 0 or step == cfg.steps:
       now = time.time()
       rate = (step - step_last) / max(now - t_last, 1e-9)
-      vals = {k: float(v) for k, v in out.items()}
-      with writer.as_default(step=step):
-        for k, v in vals.items():
-          tf.summary.scalar(f'losses/{k}' if 'loss' in k else f'discriminator/{k}', v)
-        tf.summary.scalar('learning_rate/generator', cfg.g_lr)
-        tf.summary.scalar('learning_rate/discriminator', cfg.d_lr)
-        tf.summary.scalar('speed/images_per_s', rate * cfg.batch_size)
-      log(f'step {step:>6}/{cfg.steps}  d_loss {vals["d_loss"]:.3f}  g_loss {vals["g_loss"]:.3f}  '
-          f'D(real) {vals["d_real"]:+.2f}  D(fake) {vals["d_fake"]:+.2f}  {rate:.2f} steps/s  '
+      vals = {k: float(v) for k, v in out.items() if v.shape.rank == 0}
+      _log_scalars(writer, step, vals, kind, cfg, rate, buckets)
+      buckets = None
+      log(f'step {step:>6}/{cfg.steps}  {kind.console(vals)}  {rate:.2f} steps/s  '
           f'ETA {_fmt_time((cfg.steps - step) / max(rate, 1e-9))}')
       t_last, step_last = now, step
     if evaluator and (step % cfg.eval_every == 0 or step == cfg.steps):
@@ -258,8 +295,9 @@ def train(cfg: TrainConfig, log=print) -> dict:
     if step % cfg.ckpt_every == 0 or step == cfg.steps:
       manager.save(checkpoint_number=step)
   writer.flush()
-  summary = {'workdir': cfg.workdir, 'steps': cfg.steps, 'seconds': time.time() - t0,
-             **{k: float(v) for k, v in out.items()}}
+  summary = {'workdir': cfg.workdir, 'model': cfg.model, 'steps': cfg.steps,
+             'seconds': time.time() - t0,
+             **{k: float(v) for k, v in out.items() if v.shape.rank == 0}}
   if res is None and evaluator and start >= cfg.steps:
     res = evaluator(model, cfg.steps, writer)   # already complete: report the final state
   if res is not None:
@@ -269,9 +307,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
       json.dump({k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in res.items()}, f,
                 indent=1)
   if cfg.export:
-    summary['saved_model'] = savedmodel.export(
-        model.g_ema, prep, spec.camera, model.cfg.num_classes, model.cfg.z_dim, info,
-        os.path.join(cfg.workdir, 'saved_model'))
+    summary['saved_model'] = kind.export(model, prep, spec.camera, info, state, cfg,
+                                         os.path.join(cfg.workdir, 'saved_model'))
   return summary
 
 
@@ -283,13 +320,14 @@ def export_workdir(workdir: str) -> str:
   with open(path) as f:
     info = json.load(f)
   cfg = TrainConfig(**{**info['train_config'], 'workdir': workdir})
+  kind = KINDS[cfg.model]
   camera = Camera.from_dict(info['camera'])
   prep = Preprocessing.from_dict(info['preprocessing'])
+  state = info.get('state', {})
   model = build_model(cfg, camera, info['n_energy_bins'] * info['n_distance_bins'],
-                      tf.distribute.get_strategy())
-  manager = checkpoint_manager(model, workdir)
+                      tf.distribute.get_strategy(), state)
+  manager = checkpoint_manager(model, workdir, kind)
   if not manager.latest_checkpoint:
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints')
   manager.checkpoint.restore(manager.latest_checkpoint).expect_partial()
-  return savedmodel.export(model.g_ema, prep, camera, model.cfg.num_classes, model.cfg.z_dim,
-                           info, os.path.join(workdir, 'saved_model'))
+  return kind.export(model, prep, camera, info, state, cfg, os.path.join(workdir, 'saved_model'))

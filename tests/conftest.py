@@ -39,3 +39,17 @@ def smoke_saved_model(dummy_data_dir, tmp_path_factory):
                              ckpt_every=6)
   summary = training.train(cfg, log=lambda *a: None)
   return summary['saved_model']
+
+
+@pytest.fixture(scope='session')
+def diffusion_saved_model(dummy_data_dir, tmp_path_factory):
+  """A score model trained for a few steps on the dummy dataset and exported."""
+  from taiga_tf import training
+  workdir = tmp_path_factory.mktemp('diffusion_run')
+  cfg = training.TrainConfig(workdir=str(workdir), data_dir=str(dummy_data_dir),
+                             dataset='taiga_iact/mc', model='diffusion', steps=4, batch_size=8,
+                             channels=8, channel_mult='1,2', num_res_blocks=1,
+                             attn_resolutions='16', emb_dim=16, log_every=2, eval_every=0,
+                             ckpt_every=4, sampler='dpmpp_2m', num_steps=3)
+  summary = training.train(cfg, log=lambda *a: None)
+  return summary['saved_model']

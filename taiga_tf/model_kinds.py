@@ -1,0 +1,197 @@
+"""What the one training loop needs to know about each model: build it, what a
+checkpoint holds, how to sample for the training-time evaluation, how to export.
+
+    kind = KINDS[cfg.model]
+    model = kind.build(cfg, camera, num_labels, strategy, state)
+    kind.checkpoint_items(model), kind.sampler(model, prep, mask), kind.export(...)
+
+`state` holds what a model measures on its data once, at the first start (the
+score model's sigma_data), stored in the workdir's config.json and reused on
+resume and export, so a run is a function of its stored arguments.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from taiga_tf import savedmodel
+
+
+def _parse_ints(text) -> tuple:
+  if isinstance(text, (tuple, list)):
+    return tuple(int(v) for v in text)
+  return tuple(int(v) for v in str(text).replace(' ', '').split(',') if v)
+
+
+class CGANKind:
+  name = 'cgan'
+
+  @staticmethod
+  def prepare(cfg, spec, prep, log) -> dict:
+    return {}
+
+  @staticmethod
+  def build(cfg, camera, num_labels, strategy, state):
+    import keras  # pylint: disable=g-import-not-at-top
+    from taiga_tf.models import cgan  # pylint: disable=g-import-not-at-top
+    mcfg = cgan.CGANConfig(num_classes=num_labels, image_size=camera.square_size,
+                           z_dim=cfg.z_dim, embed_dim=cfg.embed_dim, g_channels=cfg.g_channels,
+                           d_channels=cfg.d_channels, n_disc=cfg.n_disc, ema_decay=cfg.ema_decay)
+    with strategy.scope():
+      model = cgan.CGAN(mcfg, camera.mask, cfg.batch_size, seed=(cfg.seed, 0x7A16A))
+      model.build_all()
+      g_opt = keras.optimizers.Adam(cfg.g_lr, beta_1=0.0, beta_2=cfg.beta2)
+      d_opt = keras.optimizers.Adam(cfg.d_lr, beta_1=0.0, beta_2=cfg.beta2)
+      model.compile(g_opt, d_opt)
+    return model
+
+  @staticmethod
+  def n_slots(cfg) -> int:
+    return cfg.n_disc
+
+  @staticmethod
+  def checkpoint_items(model) -> dict:
+    return dict(generator=model.generator, discriminator=model.discriminator, g_ema=model.g_ema,
+                g_optimizer=model.g_optimizer, d_optimizer=model.d_optimizer,
+                step=model.step_counter)
+
+  @staticmethod
+  def info(model) -> dict:
+    return {'cgan_config': dataclasses.asdict(model.cfg)}
+
+  @staticmethod
+  def params_text(model) -> str:
+    return f'G {model.generator.count_params():,} / D {model.discriminator.count_params():,} params'
+
+  @staticmethod
+  def console(vals) -> str:
+    return (f'd_loss {vals["d_loss"]:.3f}  g_loss {vals["g_loss"]:.3f}  '
+            f'D(real) {vals["d_real"]:+.2f}  D(fake) {vals["d_fake"]:+.2f}')
+
+  @staticmethod
+  def learning_rates(cfg) -> dict:
+    return {'generator': cfg.g_lr, 'discriminator': cfg.d_lr}
+
+  @staticmethod
+  def sampler(model, prep, mask):
+    z_dim = model.cfg.z_dim
+    return lambda y, seed, idx: savedmodel.sample_pe(model.g_ema, prep, mask, z_dim, y, seed, idx)
+
+  @staticmethod
+  def export(model, prep, camera, info, state, cfg, out_dir):
+    return savedmodel.export(model.g_ema, prep, camera, model.cfg.num_classes, model.cfg.z_dim,
+                             info, out_dir)
+
+
+class DiffusionKind:
+  name = 'diffusion'
+
+  @staticmethod
+  def prepare(cfg, spec, prep, log) -> dict:
+    """sigma_data: the std of the training images in network space, on the camera."""
+    if cfg.sigma_data > 0:
+      return {'sigma_data': float(cfg.sigma_data)}
+    from taiga_tf import data as data_lib  # pylint: disable=g-import-not-at-top
+    cols = data_lib.load_columns(spec, 'train', None if cfg.condition_on_particle else cfg.particle,
+                                 cfg.condition_on_particle, with_images=True, max_examples=5000)
+    x = prep.forward(cols['image']).numpy()[:, spec.camera.mask]
+    sd = float(np.std(x))
+    log(f'train: sigma_data = {sd:.4f} (std of {len(cols["image"])} training images in network '
+        'space, camera pixels)')
+    return {'sigma_data': sd}
+
+  @staticmethod
+  def configs(cfg, camera, num_labels, state):
+    from taiga_tf.diffusion import edm  # pylint: disable=g-import-not-at-top
+    from taiga_tf.models import diffusion, unet  # pylint: disable=g-import-not-at-top
+    ucfg = unet.UNetConfig(num_classes=num_labels, image_size=camera.square_size,
+                           channels=cfg.channels, channel_mult=_parse_ints(cfg.channel_mult),
+                           num_res_blocks=cfg.num_res_blocks,
+                           attn_resolutions=_parse_ints(cfg.attn_resolutions),
+                           dropout=cfg.dropout, emb_dim=cfg.emb_dim)
+    return diffusion.DiffusionConfig(unet=ucfg, edm=edm.EDMConfig.scaled(state['sigma_data']),
+                                     p_uncond=cfg.p_uncond, ema_decay=cfg.ema_decay)
+
+  @staticmethod
+  def build(cfg, camera, num_labels, strategy, state):
+    import keras  # pylint: disable=g-import-not-at-top
+    from taiga_tf.models import diffusion  # pylint: disable=g-import-not-at-top
+    dcfg = DiffusionKind.configs(cfg, camera, num_labels, state)
+    policy = keras.config.dtype_policy()
+    if cfg.mixed_precision == 'bfloat16':
+      keras.config.set_dtype_policy('mixed_bfloat16')
+    try:
+      with strategy.scope():
+        model = diffusion.DiffusionModel(dcfg, camera.mask, cfg.batch_size,
+                                         seed=(cfg.seed, 0xD1FF))
+        model.build_all()
+        sched = WarmupSchedule(cfg.lr, cfg.lr_warmup)
+        model.compile(keras.optimizers.Adam(sched, beta_1=0.9, beta_2=0.999, epsilon=1e-8))
+    finally:
+      keras.config.set_dtype_policy(policy)
+    return model
+
+  @staticmethod
+  def n_slots(cfg) -> int:
+    return 1
+
+  @staticmethod
+  def checkpoint_items(model) -> dict:
+    return model.checkpoint_items()
+
+  @staticmethod
+  def info(model) -> dict:
+    return {'diffusion_config': dataclasses.asdict(model.cfg)}
+
+  @staticmethod
+  def params_text(model) -> str:
+    return f'U-Net {model.net.count_params():,} params'
+
+  @staticmethod
+  def console(vals) -> str:
+    return f'loss {vals["loss"]:.4f}'
+
+  @staticmethod
+  def learning_rates(cfg) -> dict:
+    return {'unet': cfg.lr}
+
+  @staticmethod
+  def sampler(model, prep, mask, sampler='heun', num_steps=18, guidance=1.0):
+    from taiga_tf.diffusion import sampling  # pylint: disable=g-import-not-at-top
+    null = model.cfg.unet.num_classes
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([2], tf.int64),
+                                  tf.TensorSpec([None], tf.int64)])
+    def fn(y, seed, idx):
+      return sampling.sample_pe(model.net_ema, prep, mask, model.cfg.edm, y, seed, idx, sampler,
+                                num_steps, guidance, null)
+    return fn
+
+  @staticmethod
+  def export(model, prep, camera, info, state, cfg, out_dir):
+    from taiga_tf import savedmodel_diffusion  # pylint: disable=g-import-not-at-top
+    defaults = {'sampler': cfg.sampler, 'num_steps': int(cfg.num_steps),
+                'guidance': float(cfg.guidance)}
+    return savedmodel_diffusion.export(model.net_ema, prep, camera, model.cfg.unet.num_classes,
+                                       model.cfg.edm, defaults, info, out_dir)
+
+
+class WarmupSchedule:
+  """Linear warm-up to lr over `warmup` steps, then constant (a Keras schedule)."""
+
+  def __new__(cls, lr, warmup):
+    import keras  # pylint: disable=g-import-not-at-top
+
+    class _Sched(keras.optimizers.schedules.LearningRateSchedule):
+      def __call__(self, step):
+        s = tf.cast(step, tf.float32)
+        return lr * tf.minimum(1.0, (s + 1.0) / max(float(warmup), 1.0))
+
+      def get_config(self):
+        return {'lr': lr, 'warmup': warmup}
+    return _Sched()
+
+
+KINDS = {'cgan': CGANKind, 'diffusion': DiffusionKind}
