@@ -128,7 +128,8 @@ def evaluate(cfg: EvalConfig, log=print) -> dict:
   mc = load_mc(spec, 'test', particle, cfg.max_examples)
   report = {'generated': os.path.abspath(cfg.generated), 'reference': spec.builder.info.full_name,
             'particle': particle, 'n_generated': int(len(gen['class_id'])),
-            'n_mc_test': int(len(mc['class_id']))}
+            'n_mc_test': int(len(mc['class_id'])),
+            'model_kind': gen_meta.get('model_kind', 'cgan'), 'sampling': gen_meta.get('sampling')}
 
   # --- Hillas distributions (class mix matched) and the MC-vs-MC baseline
   h_gen, h_mc = hillas_table(cam, gen['image'], cleaning), hillas_table(cam, mc['image'], cleaning)

@@ -46,3 +46,23 @@ def test_evaluate_app(smoke_saved_model, dummy_data_dir, tmp_path):
                        f'--output_dir={out}', '--epochs=1'],
                       capture_output=True, text=True, env=env, timeout=600)
   assert r2.returncode == 0 and 'reusing' in r2.stdout
+
+
+def test_evaluate_works_unchanged_on_a_diffusion_dataset(diffusion_saved_model, dummy_data_dir,
+                                                        tmp_path):
+  gen = tmp_path / 'gen'
+  generation.generate(generation.GenerateConfig(
+      model=diffusion_saved_model, output_dir=str(gen), data_dir=str(dummy_data_dir),
+      plan='balanced', num_examples=40, seed=2, jit_compile='false', sampler='dpmpp_2m',
+      num_steps=2), log=lambda *a: None)
+  out = tmp_path / 'eval'
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  r = subprocess.run([sys.executable, '-m', 'taiga_tf.evaluate', f'--generated={gen}',
+                      '--reference=taiga_iact/mc', f'--data_dir={dummy_data_dir}',
+                      f'--output_dir={out}', '--epochs=1'],
+                     capture_output=True, text=True, env=env, timeout=600)
+  assert r.returncode == 0, r.stderr[-4000:]
+  rep = json.loads((out / 'report.json').read_text())
+  assert rep['model_kind'] == 'diffusion'
+  assert rep['sampling'] == {'sampler': 'dpmpp_2m', 'num_steps': 2, 'guidance': 1.0}
+  assert 0 <= rep['two_sample']['auc'] <= 1 and rep['n_generated'] == 40

@@ -148,3 +148,51 @@ def test_fast_serializer_matches_tfds():
   assert set(fast) == set(ref)
   for k in ref:
     np.testing.assert_array_equal(fast[k], ref[k])
+
+
+def test_diffusion_export_batch_independent_sampler_choice_and_resume_state(
+    diffusion_saved_model, dummy_data_dir, tmp_path, monkeypatch):
+  """Sample i of a diffusion dataset depends only on (seed, i) and the sampler settings:
+  two batch sizes give identical datasets; the settings are stored and pinned."""
+  kw = dict(plan='imbalanced', num_examples=40, seed=3, sampler='heun', num_steps=2)
+  a = generation.generate(_cfg(diffusion_saved_model, dummy_data_dir, tmp_path / 'a',
+                               batch_size=16, **kw), log=lambda *x: None)
+  generation.generate(_cfg(diffusion_saved_model, dummy_data_dir, tmp_path / 'b', batch_size=9,
+                           num_shards=3, **kw), log=lambda *x: None)
+  assert a['sampling'] == {'sampler': 'heun', 'num_steps': 2, 'guidance': 1.0}
+  ba, ra = _read(tmp_path / 'a')
+  _, rb = _read(tmp_path / 'b')
+  assert ba.info.metadata['sampling']['sampler'] == 'heun'
+  assert ba.info.metadata['model_kind'] == 'diffusion'
+  for x, y in zip(ra, rb):
+    np.testing.assert_array_equal(x['image'], y['image'])
+  # the export's default sampler (dpmpp_2m, 3 steps) when none is given
+  d = generation.generate(_cfg(diffusion_saved_model, dummy_data_dir, tmp_path / 'd',
+                               plan='imbalanced', num_examples=8, seed=3), log=lambda *x: None)
+  assert d['sampling'] == {'sampler': 'dpmpp_2m', 'num_steps': 3, 'guidance': 1.0}
+  # a resumed run must use the same sampler settings
+  out = tmp_path / 'r'
+  real_call = samplers.Sampler.__call__
+  calls = {'n': 0}
+
+  def failing(self, *args, **kwargs):
+    calls['n'] += 1
+    if calls['n'] == 3:
+      raise KeyboardInterrupt('simulated interruption')
+    return real_call(self, *args, **kwargs)
+
+  monkeypatch.setattr(samplers.Sampler, '__call__', failing)
+  with pytest.raises(KeyboardInterrupt):
+    generation.generate(_cfg(diffusion_saved_model, dummy_data_dir, out, batch_size=8,
+                             num_shards=4, **kw), log=lambda *x: None)
+  monkeypatch.setattr(samplers.Sampler, '__call__', real_call)
+  with pytest.raises(ValueError, match='other arguments'):
+    generation.generate(_cfg(diffusion_saved_model, dummy_data_dir, out, batch_size=8,
+                             num_shards=4, **dict(kw, num_steps=3)), log=lambda *x: None)
+
+
+def test_sampler_flags_are_rejected_for_a_cgan(smoke_saved_model, dummy_data_dir, tmp_path):
+  with pytest.raises(ValueError, match='diffusion exports only'):
+    generation.generate(_cfg(smoke_saved_model, dummy_data_dir, tmp_path / 'x', plan='imbalanced',
+                             num_examples=8, sampler='heun'), log=lambda *x: None)
+  assert not (tmp_path / 'x').exists() and not (tmp_path / 'x.incomplete').exists()

@@ -10,7 +10,9 @@
 4. trains the smoke cGAN (`python -m taiga_tf.train --flagfile=cgan_smoke.cfg`),
    which exports `cgan_smoke/saved_model`, and draws `cgan_smoke/generated_vs_mc.png`;
 5. writes a balanced augmented dataset with it (`python -m taiga_tf.generate`);
-6. evaluates that dataset against the MC test split (`python -m taiga_tf.evaluate`).
+6. evaluates that dataset against the MC test split (`python -m taiga_tf.evaluate`);
+7. the same for the smoke score model (`--flagfile=diffusion_smoke.cfg`): train,
+   export, `diffusion_smoke/generated_vs_mc.png`, generate, evaluate.
 """
 import argparse
 import os
@@ -37,10 +39,23 @@ def run(cmd):
   subprocess.run(cmd, check=True)
 
 
-def train_smoke(data_dir: pathlib.Path, workdir: pathlib.Path):
+def train_smoke(data_dir: pathlib.Path, workdir: pathlib.Path, config='cgan_smoke.cfg'):
   run([sys.executable, '-m', 'taiga_tf.train',
-       f'--flagfile={REPO / "taiga_tf" / "configs" / "cgan_smoke.cfg"}',
+       f'--flagfile={REPO / "taiga_tf" / "configs" / config}',
        f'--data_dir={data_dir}', f'--workdir={workdir}'])
+
+
+def generate_and_evaluate(model_dir, data_dir, out, name, config, n, classifier_dir=None):
+  generated = out / f'generated_{name}'
+  run([sys.executable, '-m', 'taiga_tf.generate', f'--model={model_dir / "saved_model"}',
+       '--plan=balanced', f'--num_examples={n}', f'--output_dir={generated}', '--seed=1',
+       f'--data_dir={data_dir}', '--overwrite'])
+  extra = [f'--classifier_dir={classifier_dir}'] if classifier_dir else []
+  run([sys.executable, '-m', 'taiga_tf.evaluate', f'--generated={generated}',
+       f'--reference=taiga_iact/{config}', f'--data_dir={data_dir}',
+       f'--output_dir={out / ("evaluation" if name == "balanced" else "evaluation_" + name)}',
+       '--epochs=3', *extra])
+  return generated
 
 
 def summarize(builder):
@@ -130,18 +145,19 @@ def main():
   import plot_generated  # pylint: disable=g-import-not-at-top
   png, _ = plot_generated.plot(str(workdir), str(data_dir))
   print(f'  wrote {png}')
-  generated = out / 'generated_balanced'
-  run([sys.executable, '-m', 'taiga_tf.generate', f'--model={workdir / "saved_model"}',
-       '--plan=balanced', '--num_examples=2000', f'--output_dir={generated}', '--seed=1',
-       f'--data_dir={data_dir}', '--overwrite'])
-  run([sys.executable, '-m', 'taiga_tf.evaluate', f'--generated={generated}',
-       f'--reference=taiga_iact/{args.config}', f'--data_dir={data_dir}',
-       f'--output_dir={out / "evaluation"}', '--epochs=3'])
+  generated = generate_and_evaluate(workdir, data_dir, out, 'balanced', args.config, 2000)
+  # the score model through the same apps (smoke: a tiny U-Net, Heun with 6 steps)
+  dworkdir = out / 'diffusion_smoke'
+  train_smoke(data_dir, dworkdir, 'diffusion_smoke.cfg')
+  png, _ = plot_generated.plot(str(dworkdir), str(data_dir))
+  print(f'  wrote {png}')
+  dgenerated = generate_and_evaluate(dworkdir, data_dir, out, 'diffusion', args.config, 500,
+                                     out / 'evaluation' / 'classifiers')
   print(f'\ndemo: built taiga_iact/{args.config} '
         f'({sum(s.num_examples for s in builder.info.splits.values())} events), wrote '
-        f'{out / "examples.png"}, trained and exported {workdir / "saved_model"}, '
-        f'generated {generated}, evaluated it in {out / "evaluation"} '
-        f'in {time.time() - t0:.0f} s')
+        f'{out / "examples.png"}; cGAN: {workdir / "saved_model"} -> {generated} -> '
+        f'{out / "evaluation"}; diffusion: {dworkdir / "saved_model"} -> {dgenerated} -> '
+        f'{out / "evaluation_diffusion"}; in {time.time() - t0:.0f} s')
 
 
 if __name__ == '__main__':
