@@ -8,12 +8,14 @@ Prints training images/s per variant and the ratios to the 1-device, no-XLA run.
 XLA with MirroredStrategy on CPU devices is not supported by TensorFlow (DESIGN.md).
 """
 import argparse
+import os
 import textwrap
 
 from bench_utils import run_child
 
 CHILD = textwrap.dedent('''
-    import json, time, sys
+    import json, sys
+    sys.path.insert(0, {tools!r})
     from taiga_tf.training import configure_devices, make_strategy, make_step_fn
     n_dev, jit, steps, B, ch = {n_dev}, {jit}, {steps}, {batch}, {ch}
     configure_devices(n_dev)
@@ -27,27 +29,14 @@ CHILD = textwrap.dedent('''
       m.build_all()
       m.compile(keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9),
                 keras.optimizers.Adam(4e-4, beta_1=0.0, beta_2=0.9))
-    rng = np.random.default_rng(0)
-    batch = {{'image': rng.normal(size=(B, 1, 32, 32, 1)).astype(np.float32) * 0.1,
-             'label': rng.integers(0, 100, size=(B, 1)).astype(np.int32),
-             'pos': np.arange(B, dtype=np.int32)}}
-    ds = tf.data.Dataset.from_tensor_slices(batch).batch(B).cache().repeat()
-    it = iter(strategy.experimental_distribute_dataset(ds))
-    step = make_step_fn(m, strategy, jit)
-    for _ in range(3):
-      out = step(next(it))
-    float(out['d_loss'])
-    t0 = time.time()
-    for _ in range(steps):
-      out = step(next(it))
-    float(out['d_loss'])
-    dt = time.time() - t0
-    print(json.dumps({{'images_per_s': steps * B / dt, 'replicas': strategy.num_replicas_in_sync}}))
+    from bench_utils import time_train_steps
+    ips = time_train_steps(m, strategy, jit, B, steps, key='d_loss')
+    print(json.dumps({{'images_per_s': ips, 'replicas': strategy.num_replicas_in_sync}}))
 ''')
 
 
 def run(n_dev, jit, args):
-  code = CHILD.format(n_dev=n_dev, jit=jit, steps=args.steps, batch=args.batch_size, ch=args.channels)
+  code = CHILD.format(tools=os.path.dirname(os.path.abspath(__file__)), n_dev=n_dev, jit=jit, steps=args.steps, batch=args.batch_size, ch=args.channels)
   return run_child(code)
 
 
