@@ -71,7 +71,7 @@ class CGANKind:
             f'D(real) {vals["d_real"]:+.2f}  D(fake) {vals["d_fake"]:+.2f}')
 
   @staticmethod
-  def learning_rates(cfg) -> dict:
+  def learning_rates(cfg, model) -> dict:
     return {'generator': cfg.g_lr, 'discriminator': cfg.d_lr}
 
   @staticmethod
@@ -154,8 +154,9 @@ class DiffusionKind:
     return f'loss {vals["loss"]:.4f}'
 
   @staticmethod
-  def learning_rates(cfg) -> dict:
-    return {'unet': cfg.lr}
+  def learning_rates(cfg, model) -> dict:
+    lr = model.optimizer_.learning_rate      # the warm-up schedule's value at the current step
+    return {'unet': float(lr(model.optimizer_.iterations) if callable(lr) else lr)}
 
   @staticmethod
   def sampler(model, prep, mask, sampler='heun', num_steps=18, guidance=1.0):

@@ -227,11 +227,11 @@ def _load_state(cfg: TrainConfig, spec, prep, log) -> dict:
   return KINDS[cfg.model].prepare(cfg, spec, prep, log)
 
 
-def _log_scalars(writer, step, vals, kind, cfg, rate, buckets):
+def _log_scalars(writer, step, vals, kind, cfg, model, rate, buckets):
   with writer.as_default(step=step):
     for k, v in vals.items():
       tf.summary.scalar(f'losses/{k}' if 'loss' in k else f'discriminator/{k}', v)
-    for name, lr in kind.learning_rates(cfg).items():
+    for name, lr in kind.learning_rates(cfg, model).items():
       tf.summary.scalar(f'learning_rate/{name}', lr)
     tf.summary.scalar('speed/images_per_s', rate * cfg.batch_size)
     if buckets is not None:
@@ -282,7 +282,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
       now = time.time()
       rate = (step - step_last) / max(now - t_last, 1e-9)
       vals = {k: float(v) for k, v in out.items() if v.shape.rank == 0}
-      _log_scalars(writer, step, vals, kind, cfg, rate, buckets)
+      _log_scalars(writer, step, vals, kind, cfg, model, rate, buckets)
       buckets = None
       log(f'step {step:>6}/{cfg.steps}  {kind.console(vals)}  {rate:.2f} steps/s  '
           f'ETA {_fmt_time((cfg.steps - step) / max(rate, 1e-9))}')

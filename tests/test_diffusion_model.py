@@ -231,3 +231,28 @@ def test_export_loads_in_plain_tensorflow(diffusion_saved_model, tmp_path):
   assert r['other_sampler'] > 0
   assert 'class_id must be in [0, 100)' in r['errors'][0]
   assert 'sampler must be one of' in r['errors'][1]
+
+
+def test_particle_conditioned_model_generates_gammas_and_protons(dummy_data_dir, tmp_path):
+  """--condition_on_particle: one score model, 200 labels (gamma classes, then proton
+  classes, then the dropped label 200); the MC-frequency plan writes both particles."""
+  import tensorflow_datasets as tfds
+  from taiga_tf import generation, training
+  cfg = training.TrainConfig(workdir=str(tmp_path / 'w'), data_dir=str(dummy_data_dir),
+                             dataset='taiga_iact/mc', model='diffusion', condition_on_particle=True,
+                             steps=2, batch_size=8, channels=8, channel_mult='1,2',
+                             num_res_blocks=1, attn_resolutions='16', emb_dim=16, log_every=1,
+                             eval_every=0, ckpt_every=2, sampler='dpmpp_2m', num_steps=2)
+  path = training.train(cfg, log=lambda *a: None)['saved_model']
+  m = tf.saved_model.load(path)
+  assert int(m.metadata()['num_classes']) == 200 and int(m.metadata()['null_class']) == 200
+  out = tmp_path / 'gen'
+  generation.generate(generation.GenerateConfig(model=path, output_dir=str(out),
+                                                data_dir=str(dummy_data_dir), plan='imbalanced',
+                                                num_examples=24, seed=1, jit_compile='false'),
+                      log=lambda *a: None)
+  rows = list(tfds.as_numpy(tfds.builder_from_directory(str(out)).as_dataset(split='train')))
+  particles = {int(r['particle']) for r in rows}
+  assert particles == {0, 1}, particles
+  for r in rows:
+    assert r['model_label'] == r['class_id'] + 100 * r['particle']

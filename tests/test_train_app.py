@@ -99,6 +99,7 @@ LOAD_SCRIPT = textwrap.dedent('''
         'same_seed': float(np.abs(img - b['image'].numpy()).max()),
         'other_seed': float(np.abs(img - c['image'].numpy()).mean()),
         'indexed': float(np.abs(img[2] - d['image'].numpy()[0]).max()),
+        'scale': float(np.abs(img).max()),
         'outside': float(np.abs(img[:, ~mask]).max()),
         'pixels_match': float(np.abs(img[:, row, col] - a['pixels'].numpy()).max()),
         'n_classes': int(meta['num_classes']), 'edges': len(meta['energy_edges_tev'].numpy()),
@@ -110,10 +111,12 @@ LOAD_SCRIPT = textwrap.dedent('''
 ''')
 
 
-def check_saved_model(path, cwd, other=None, tol=1e-4):
-  """tol (pe): a batch of 1 against a batch of 3 changes oneDNN's summation order in the
-  last bits; a diffusion sampler's steps amplify that (the generate app rounds its
-  batches to multiples of 8, which makes datasets bitwise batch-independent)."""
+def check_saved_model(path, cwd, other=None, rel_tol=None):
+  """rel_tol: None checks the batch-1 / batch-3 and train / export differences to 1e-4 pe;
+  else to rel_tol times the largest pixel. A batch of 1 against a batch of 3 changes
+  oneDNN's summation order in the last bits and a diffusion sampler's steps amplify
+  that (the generate app rounds its batches to multiples of 8, which makes datasets
+  bitwise batch-independent: tests/test_generate.py)."""
   args = [sys.executable, '-c', LOAD_SCRIPT, str(path)] + ([str(other)] if other else [])
   env = dict(ENV, PYTHONPATH='')
   out = subprocess.run(args, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
@@ -121,7 +124,8 @@ def check_saved_model(path, cwd, other=None, tol=1e-4):
   r = json.loads(out.stdout.strip().splitlines()[-1])
   assert r['imported'] == [], r['imported']           # plain TensorFlow only, keras blocked
   assert r['shape'] == [3, 32, 32] and r['pixels'] == [3, 560]
-  assert r['same_seed'] == 0.0 and r['other_seed'] > 0 and r['indexed'] < tol
+  tol = 1e-4 if rel_tol is None else rel_tol * max(1.0, r['scale'])
+  assert r['same_seed'] == 0.0 and r['other_seed'] > 0 and r['indexed'] < tol, (r, tol)
   assert r['outside'] == 0.0 and r['pixels_match'] == 0.0
   assert r['n_classes'] == 100 and r['edges'] == 11
   assert 'class_id must be in [0, 100)' in r['error']
@@ -173,4 +177,5 @@ def test_diffusion_sigkill_resume_tensorboard_and_export(dummy_data_dir, tmp_pat
   out = subprocess.run([sys.executable, '-m', 'taiga_tf.export', f'--workdir={workdir}'],
                        capture_output=True, text=True, env=ENV, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
-  check_saved_model(workdir / 'saved_model', tmp_path, other=workdir / 'saved_model_train', tol=0.1)
+  check_saved_model(workdir / 'saved_model', tmp_path, other=workdir / 'saved_model_train',
+                    rel_tol=1e-3)

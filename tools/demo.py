@@ -149,7 +149,7 @@ def main():
   # the score model through the same apps (smoke: a tiny U-Net, Heun with 6 steps)
   dworkdir = out / 'diffusion_smoke'
   train_smoke(data_dir, dworkdir, 'diffusion_smoke.cfg')
-  png, _ = plot_generated.plot(str(dworkdir), str(data_dir))
+  png, _ = plot_generated.plot(str(dworkdir), str(data_dir), n_generated=50)
   print(f'  wrote {png}')
   dgenerated = generate_and_evaluate(dworkdir, data_dir, out, 'diffusion', args.config, 500,
                                      out / 'evaluation' / 'classifiers')

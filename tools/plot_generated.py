@@ -6,7 +6,7 @@
 Rows: energy bins; left columns: MC test-split images of class
 (energy_bin, distance_bin); right columns: images the exported SavedModel
 generates for that class. Each row is labelled with the MC and generated median
-Hillas size of the class (held-out MC, 200 generated images).
+Hillas size of the class (held-out MC, --n_generated generated images, default 200).
 """
 import argparse
 import json
@@ -20,7 +20,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def plot(workdir, data_dir, distance_bin=2, n_show=3, out=None, seed=2024):
+def plot(workdir, data_dir, distance_bin=2, n_show=3, out=None, seed=2024, n_generated=200):
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -43,7 +43,7 @@ def plot(workdir, data_dir, distance_bin=2, n_show=3, out=None, seed=2024):
   for k in range(n_e):
     cls = k * spec.n_distance_bins + distance_bin
     sel = np.flatnonzero((mc['energy_bin'] == k) & (mc['distance_bin'] == distance_bin))
-    gen = model.generate(class_id=tf.fill([200], cls), seed=tf.constant([seed, k], tf.int64))
+    gen = model.generate(class_id=tf.fill([n_generated], cls), seed=tf.constant([seed, k], tf.int64))
     gen_px = gen['pixels'].numpy()
     par, _ = hillas.clean_and_parametrize(cam, gen_px, cl['picture_pe'], cl['boundary_pe'],
                                           cl['brightest_island'], table=table)
@@ -85,8 +85,11 @@ def main():
   ap.add_argument('--data_dir', required=True)
   ap.add_argument('--distance_bin', type=int, default=2)
   ap.add_argument('--out', default=None)
+  ap.add_argument('--n_generated', type=int, default=200,
+                  help='images generated per energy bin for the median size')
   args = ap.parse_args()
-  out, rows = plot(args.workdir, args.data_dir, args.distance_bin, out=args.out)
+  out, rows = plot(args.workdir, args.data_dir, args.distance_bin, out=args.out,
+                   n_generated=args.n_generated)
   print(f'{"energy bin":>10} {"class":>6} {"MC events":>9} {"MC median":>10} {"gen median":>10}')
   for r in rows:
     print(f'{r["energy_bin"]:>10} {r["class_id"]:>6} {r["mc_events"]:>9} '
