@@ -115,10 +115,12 @@ def main():
                f'compile {x["compile_s"]:.0f} s; XLA / graph {x["images_per_s"] / g["images_per_s"]:.2f}'))
   if args.model:
     out = os.path.join(tmp, 'generated')
+    # 4 shards; a batch that divides them (a shard's last batch is padded to the full batch)
+    gen_batch = max(8, min(256, args.generate_examples // 4))
     cmd = (f'import json, sys; sys.argv = ["g"]\n'
            f'from taiga_tf import generation\n'
            f's = generation.generate(generation.GenerateConfig(model={model!r}, output_dir={out!r}, '
-           f'plan="imbalanced", num_examples={args.generate_examples}, seed=1, batch_size=256, '
+           f'plan="imbalanced", num_examples={args.generate_examples}, seed=1, batch_size={gen_batch}, '
            f'jit_compile="false", data_dir={args.data_dir!r}), log=lambda *a: None)\n'
            f'print(json.dumps({{k: s[k] for k in ("images_per_s", "sampling_images_per_s")}}))')
     e = run_child(cmd, cwd=REPO)
