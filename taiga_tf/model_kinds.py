@@ -3,7 +3,7 @@ checkpoint holds, how to sample for the training-time evaluation, how to export.
 
     kind = KINDS[cfg.model]
     model = kind.build(cfg, camera, num_labels, strategy, state)
-    kind.checkpoint_items(model), kind.sampler(model, prep, mask), kind.export(...)
+    kind.sampler(model, prep, mask), kind.export(...)   (checkpoint items: model.checkpoint_items())
 
 `state` holds what a model measures on its data once, at the first start (the
 score model's sigma_data), stored in the workdir's config.json and reused on
@@ -50,12 +50,6 @@ class CGANKind:
   @staticmethod
   def n_slots(cfg) -> int:
     return cfg.n_disc
-
-  @staticmethod
-  def checkpoint_items(model) -> dict:
-    return dict(generator=model.generator, discriminator=model.discriminator, g_ema=model.g_ema,
-                g_optimizer=model.g_optimizer, d_optimizer=model.d_optimizer,
-                step=model.step_counter)
 
   @staticmethod
   def info(model) -> dict:
@@ -127,7 +121,7 @@ class DiffusionKind:
         model = diffusion.DiffusionModel(dcfg, camera.mask, cfg.batch_size,
                                          seed=(cfg.seed, 0xD1FF))
         model.build_all()
-        sched = WarmupSchedule(cfg.lr, cfg.lr_warmup)
+        sched = diffusion.WarmupSchedule(cfg.lr, cfg.lr_warmup)
         model.compile(keras.optimizers.Adam(sched, beta_1=0.9, beta_2=0.999, epsilon=1e-8))
     finally:
       keras.config.set_dtype_policy(policy)
@@ -136,10 +130,6 @@ class DiffusionKind:
   @staticmethod
   def n_slots(cfg) -> int:
     return 1
-
-  @staticmethod
-  def checkpoint_items(model) -> dict:
-    return model.checkpoint_items()
 
   @staticmethod
   def info(model) -> dict:
@@ -177,22 +167,6 @@ class DiffusionKind:
                 'guidance': float(cfg.guidance)}
     return savedmodel_diffusion.export(model.net_ema, prep, camera, model.cfg.unet.num_classes,
                                        model.cfg.edm, defaults, info, out_dir)
-
-
-class WarmupSchedule:
-  """Linear warm-up to lr over `warmup` steps, then constant (a Keras schedule)."""
-
-  def __new__(cls, lr, warmup):
-    import keras  # pylint: disable=g-import-not-at-top
-
-    class _Sched(keras.optimizers.schedules.LearningRateSchedule):
-      def __call__(self, step):
-        s = tf.cast(step, tf.float32)
-        return lr * tf.minimum(1.0, (s + 1.0) / max(float(warmup), 1.0))
-
-      def get_config(self):
-        return {'lr': lr, 'warmup': warmup}
-    return _Sched()
 
 
 KINDS = {'cgan': CGANKind, 'diffusion': DiffusionKind}

@@ -133,9 +133,8 @@ def make_step_fn(model, strategy, jit: bool):
   return step
 
 
-def checkpoint_manager(model, workdir, kind=None):
-  kind = kind or KINDS['diffusion' if hasattr(model, 'net_ema') else 'cgan']
-  ckpt = tf.train.Checkpoint(**kind.checkpoint_items(model))
+def checkpoint_manager(model, workdir):
+  ckpt = tf.train.Checkpoint(**model.checkpoint_items())
   return tf.train.CheckpointManager(ckpt, os.path.join(workdir, 'checkpoints'), max_to_keep=3)
 
 
@@ -256,7 +255,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
   info = model_info(cfg, spec, prep, model, state)
   with open(os.path.join(cfg.workdir, 'config.json'), 'w') as f:
     json.dump(info, f, indent=1)
-  manager = checkpoint_manager(model, cfg.workdir, kind)
+  manager = checkpoint_manager(model, cfg.workdir)
   start = 0
   if manager.latest_checkpoint:
     manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
@@ -326,7 +325,7 @@ def export_workdir(workdir: str) -> str:
   state = info.get('state', {})
   model = build_model(cfg, camera, info['n_energy_bins'] * info['n_distance_bins'],
                       tf.distribute.get_strategy(), state)
-  manager = checkpoint_manager(model, workdir, kind)
+  manager = checkpoint_manager(model, workdir)
   if not manager.latest_checkpoint:
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints')
   manager.checkpoint.restore(manager.latest_checkpoint).expect_partial()

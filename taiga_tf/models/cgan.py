@@ -183,6 +183,12 @@ class CGAN(keras.Model):
     g_optimizer.build(self.generator.trainable_variables)
     d_optimizer.build(self.discriminator.trainable_variables)
 
+  def checkpoint_items(self) -> dict:
+    """What tf.train.Checkpoint saves: both networks, the EMA copy, both optimizers, step."""
+    return dict(generator=self.generator, discriminator=self.discriminator, g_ema=self.g_ema,
+                g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer,
+                step=self.step_counter)
+
   def noise(self, slot, pos):
     t = tf.convert_to_tensor(self.step_counter)
     index = (t * (self.cfg.n_disc + 1) + slot) * self.global_batch_size + tf.cast(pos, tf.int64)

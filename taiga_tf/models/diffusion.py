@@ -122,6 +122,20 @@ class DiffusionModel(keras.Model):
     self.step_counter.assign_add(1)
 
 
+class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
+  """Linear warm-up to lr over `warmup` steps, then constant."""
+
+  def __init__(self, lr: float, warmup: int):
+    self.lr, self.warmup = float(lr), int(warmup)
+
+  def __call__(self, step):
+    s = tf.cast(step, tf.float32)
+    return self.lr * tf.minimum(1.0, (s + 1.0) / max(float(self.warmup), 1.0))
+
+  def get_config(self):
+    return {'lr': self.lr, 'warmup': self.warmup}
+
+
 def bucket_names(sigma_data: float) -> list[str]:
   e = [0.0, *NOISE_BUCKETS, float('inf')]
   return [f'sigma_{e[i]:g}-{e[i + 1]:g}_sd' for i in range(len(e) - 1)]
