@@ -9,17 +9,22 @@ import numpy as np
 from taiga_tf import generation
 
 
+def _evaluate(gen, data_dir, out):
+  """`python -m taiga_tf.evaluate` on the dummy dataset, one epoch per classifier."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  return subprocess.run([sys.executable, '-m', 'taiga_tf.evaluate', f'--generated={gen}',
+                         '--reference=taiga_iact/mc', f'--data_dir={data_dir}',
+                         f'--output_dir={out}', '--epochs=1'],
+                        capture_output=True, text=True, env=env, timeout=600)
+
+
 def test_evaluate_app(smoke_saved_model, dummy_data_dir, tmp_path):
   gen = tmp_path / 'gen'
   generation.generate(generation.GenerateConfig(
       model=smoke_saved_model, output_dir=str(gen), data_dir=str(dummy_data_dir), plan='imbalanced',
       num_examples=80, seed=1, jit_compile='false'), log=lambda *a: None)
   out = tmp_path / 'eval'
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  r = subprocess.run([sys.executable, '-m', 'taiga_tf.evaluate', f'--generated={gen}',
-                      '--reference=taiga_iact/mc', f'--data_dir={dummy_data_dir}',
-                      f'--output_dir={out}', '--epochs=1'],
-                     capture_output=True, text=True, env=env, timeout=600)
+  r = _evaluate(gen, dummy_data_dir, out)
   assert r.returncode == 0, r.stderr[-4000:]
   assert 'taiga_tf.evaluate: 80 generated vs 7 MC test gammas' in r.stdout.strip().splitlines()[-1]
   rep = json.loads((out / 'report.json').read_text())
@@ -41,10 +46,7 @@ def test_evaluate_app(smoke_saved_model, dummy_data_dir, tmp_path):
   assert list((out / 'tensorboard').glob('events.out.tfevents.*'))
   # the MC-trained classifiers are kept and reused
   assert (out / 'classifiers' / 'gamma_hadron.keras').exists()
-  r2 = subprocess.run([sys.executable, '-m', 'taiga_tf.evaluate', f'--generated={gen}',
-                       '--reference=taiga_iact/mc', f'--data_dir={dummy_data_dir}',
-                       f'--output_dir={out}', '--epochs=1'],
-                      capture_output=True, text=True, env=env, timeout=600)
+  r2 = _evaluate(gen, dummy_data_dir, out)
   assert r2.returncode == 0 and 'reusing' in r2.stdout
 
 
@@ -56,11 +58,7 @@ def test_evaluate_works_unchanged_on_a_diffusion_dataset(diffusion_saved_model, 
       plan='balanced', num_examples=40, seed=2, jit_compile='false', sampler='dpmpp_2m',
       num_steps=2), log=lambda *a: None)
   out = tmp_path / 'eval'
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  r = subprocess.run([sys.executable, '-m', 'taiga_tf.evaluate', f'--generated={gen}',
-                      '--reference=taiga_iact/mc', f'--data_dir={dummy_data_dir}',
-                      f'--output_dir={out}', '--epochs=1'],
-                     capture_output=True, text=True, env=env, timeout=600)
+  r = _evaluate(gen, dummy_data_dir, out)
   assert r.returncode == 0, r.stderr[-4000:]
   rep = json.loads((out / 'report.json').read_text())
   assert rep['model_kind'] == 'diffusion'

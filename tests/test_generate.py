@@ -23,6 +23,21 @@ def _read(path):
   return b, rows
 
 
+def _interrupt_sampler_at(monkeypatch, n):
+  """Makes the n-th sampler call raise KeyboardInterrupt; returns the real __call__."""
+  real_call = samplers.Sampler.__call__
+  calls = {'n': 0}
+
+  def failing(self, *args, **kwargs):
+    calls['n'] += 1
+    if calls['n'] == n:
+      raise KeyboardInterrupt('simulated interruption')
+    return real_call(self, *args, **kwargs)
+
+  monkeypatch.setattr(samplers.Sampler, '__call__', failing)
+  return real_call
+
+
 def test_batch_size_does_not_change_the_dataset(smoke_saved_model, dummy_data_dir, tmp_path):
   a = generation.generate(_cfg(smoke_saved_model, dummy_data_dir, tmp_path / 'a', plan='imbalanced',
                                num_examples=150, seed=3, batch_size=64), log=lambda *x: None)
@@ -70,16 +85,7 @@ def test_plan_counts_in_metadata_and_output(smoke_saved_model, dummy_data_dir, t
 def test_interrupted_run_resumes_without_duplicates_or_gaps(smoke_saved_model, dummy_data_dir,
                                                             tmp_path, monkeypatch):
   out = tmp_path / 'r'
-  real_call = samplers.Sampler.__call__
-  calls = {'n': 0}
-
-  def failing(self, *a, **k):
-    calls['n'] += 1
-    if calls['n'] == 4:
-      raise KeyboardInterrupt('simulated interruption')
-    return real_call(self, *a, **k)
-
-  monkeypatch.setattr(samplers.Sampler, '__call__', failing)
+  real_call = _interrupt_sampler_at(monkeypatch, 4)
   with pytest.raises(KeyboardInterrupt):
     generation.generate(_cfg(smoke_saved_model, dummy_data_dir, out, plan='imbalanced',
                              num_examples=200, seed=5, batch_size=25, num_shards=4),
@@ -172,16 +178,7 @@ def test_diffusion_export_batch_independent_sampler_choice_and_resume_state(
   assert d['sampling'] == {'sampler': 'dpmpp_2m', 'num_steps': 3, 'guidance': 1.0}
   # a resumed run must use the same sampler settings
   out = tmp_path / 'r'
-  real_call = samplers.Sampler.__call__
-  calls = {'n': 0}
-
-  def failing(self, *args, **kwargs):
-    calls['n'] += 1
-    if calls['n'] == 3:
-      raise KeyboardInterrupt('simulated interruption')
-    return real_call(self, *args, **kwargs)
-
-  monkeypatch.setattr(samplers.Sampler, '__call__', failing)
+  real_call = _interrupt_sampler_at(monkeypatch, 3)
   with pytest.raises(KeyboardInterrupt):
     generation.generate(_cfg(diffusion_saved_model, dummy_data_dir, out, batch_size=8,
                              num_shards=4, **kw), log=lambda *x: None)

@@ -1,6 +1,5 @@
 """End-to-end: `python -m taiga_tf.train --flagfile=cgan_smoke.cfg`, SIGKILL + resume,
 TensorBoard events, `python -m taiga_tf.export`, and the SavedModel in plain TF."""
-import glob
 import json
 import os
 import pathlib
@@ -16,6 +15,21 @@ SMOKE = REPO / 'taiga_tf' / 'configs' / 'cgan_smoke.cfg'
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
 
 
+def _kill_after_checkpoint(cmd, workdir, step, cwd):
+  """Starts cmd, waits for checkpoint `step`, kills it with SIGKILL; asserts it was still running."""
+  proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=ENV, cwd=cwd)
+  deadline = time.time() + 300
+  while time.time() < deadline:
+    if (workdir / 'checkpoints' / f'ckpt-{step}.index').exists() and proc.poll() is None:
+      break
+    time.sleep(0.2)
+  killed_early = proc.poll() is None
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert killed_early, 'the run finished before it could be killed'
+
+
 def _train_cmd(data_dir, workdir, *extra):
   return [sys.executable, '-m', 'taiga_tf.train', f'--flagfile={SMOKE}',
           '--dataset=taiga_iact/mc', f'--data_dir={data_dir}', f'--workdir={workdir}', *extra]
@@ -26,17 +40,7 @@ def test_sigkill_resume_tensorboard_and_export(dummy_data_dir, tmp_path):
   workdir = tmp_path / 'run'
   cmd = _train_cmd(data_dir, workdir, '--steps=40', '--ckpt_every=10', '--log_every=5',
                    '--eval_every=20', '--batch_size=8')
-  proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env=ENV, cwd=tmp_path)
-  deadline = time.time() + 300
-  while time.time() < deadline:   # wait for the step-20 checkpoint, then kill -9
-    if glob.glob(str(workdir / 'checkpoints' / 'ckpt-20.index')) and proc.poll() is None:
-      break
-    time.sleep(0.2)
-  killed_early = proc.poll() is None
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-  assert killed_early, 'the run finished before it could be killed'
+  _kill_after_checkpoint(cmd, workdir, 20, tmp_path)   # kill -9 after the step-20 checkpoint
   assert not (workdir / 'saved_model').exists()
   out = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=600)
   assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -145,17 +149,7 @@ def test_diffusion_sigkill_resume_tensorboard_and_export(dummy_data_dir, tmp_pat
          '--dataset=taiga_iact/mc', f'--data_dir={dummy_data_dir}', f'--workdir={workdir}',
          '--steps=30', '--ckpt_every=10', '--log_every=5', '--eval_every=30', '--batch_size=8',
          '--eval_examples=16', '--num_steps=3']
-  proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env=ENV, cwd=tmp_path)
-  deadline = time.time() + 300
-  while time.time() < deadline:
-    if (workdir / 'checkpoints' / 'ckpt-10.index').exists() and proc.poll() is None:
-      break
-    time.sleep(0.2)
-  killed_early = proc.poll() is None
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-  assert killed_early, 'the run finished before it could be killed'
+  _kill_after_checkpoint(cmd, workdir, 10, tmp_path)
   sd = json.loads((workdir / 'config.json').read_text())['state']['sigma_data']
   out = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=600)
   assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
