@@ -70,6 +70,47 @@ def label_fn(n_classes: int, condition_on_particle: bool):
   return fn
 
 
+def image_key(signal_only: bool) -> str:
+  """The feature a model learns: the full image, or the signal before NSB."""
+  return 'image_signal' if signal_only else 'image'
+
+
+def check_signal_images(spec: DatasetSpec, split: str, particle: str | None):
+  """Raises unless every example of `split` (of `particle`, None = all) has its
+  signal-only image (datasets before taiga_iact 1.1.0 have none; chain files need
+  their matching _c.txt)."""
+  m = spec.builder.info.metadata
+  name = spec.builder.info.full_name
+  have = m.get('signal_counts', {}).get(split)
+  counts = m.get('class_counts', {}).get(split)
+  if have is None or counts is None:
+    raise ValueError(f'{name} has no signal-only images (image_signal): rebuild it with '
+                     'taiga_iact >= 1.1.0 from files that include the chain\'s *_c.txt')
+  for p in ([particle] if particle else PARTICLES):
+    n = int(sum(counts.get(p, [])))
+    if int(have.get(p, 0)) < n:
+      raise ValueError(
+          f'{name}: only {have.get(p, 0)} of the {n} {p} examples of split {split!r} have a '
+          'signal-only image: --signal_only needs every *_cbN.txt file next to its *_c.txt '
+          '(see the builder\'s manual-download instructions)')
+
+
+def measure_nsb_sigma(spec: DatasetSpec, split: str = 'train', particle: str | None = None,
+                      max_examples: int = 2000) -> float:
+  """The std (pe) of image - image_signal on the camera pixels: the sigma of the
+  chain's Gaussian night-sky background, as a signal-only model must add it back."""
+  ds = spec.builder.as_dataset(split=split).filter(particle_filter(particle))
+  ds = ds.filter(lambda ex: ex['has_signal']).take(max_examples)
+  mask = spec.camera.mask
+  diffs = [b['image'][:, mask] - b['image_signal'][:, mask]
+           for b in tfds.as_numpy(ds.map(lambda ex: {'image': ex['image'],
+                                                   'image_signal': ex['image_signal']}).batch(512))]
+  if not diffs:
+    raise ValueError(f'{spec.builder.info.full_name}: no example of split {split!r} has a '
+                     'signal-only image')
+  return float(np.std(np.concatenate(diffs)))
+
+
 def particle_filter(particle: str | None):
   if particle is None:
     return lambda ex: True
@@ -79,17 +120,19 @@ def particle_filter(particle: str | None):
 
 def training_dataset(spec: DatasetSpec, prep: Preprocessing, batch_size: int, n_slots: int,
                      particle: str | None = 'gamma', condition_on_particle: bool = False,
-                     split: str = 'train', seed: int = 0, cache: bool = True) -> tf.data.Dataset:
+                     split: str = 'train', seed: int = 0, cache: bool = True,
+                     image_key: str = 'image') -> tf.data.Dataset:
   """Endless batches {'image': [B, n_slots, H, W, 1], 'label': [B, n_slots], 'pos': [B]}.
 
   n_slots independent real images per batch position feed the n_disc
-  discriminator steps of one training step.
+  discriminator steps of one training step. image_key: the feature learnt
+  ('image', or 'image_signal' for a model of the signal only).
   """
   to_label = label_fn(spec.n_classes, condition_on_particle)
   ds = spec.builder.as_dataset(split=split, shuffle_files=True,
                                read_config=tfds.ReadConfig(shuffle_seed=seed))
   ds = ds.filter(particle_filter(particle)).map(
-      lambda ex: (prep.forward(ex['image'])[..., None], to_label(ex)),
+      lambda ex: (prep.forward(ex[image_key])[..., None], to_label(ex)),
       num_parallel_calls=tf.data.AUTOTUNE)
   if cache:
     ds = ds.cache()
@@ -101,8 +144,9 @@ def training_dataset(spec: DatasetSpec, prep: Preprocessing, batch_size: int, n_
 
 def load_columns(spec: DatasetSpec, split: str, particle: str | None = 'gamma',
                  condition_on_particle: bool = False, with_images: bool = False,
-                 max_examples: int | None = None) -> dict:
-  """Numpy columns (label, energy_bin, distance_bin, size, [image]) of a split."""
+                 max_examples: int | None = None, image_key: str = 'image') -> dict:
+  """Numpy columns (label, energy_bin, distance_bin, size, [image]) of a split;
+  'image' holds the feature `image_key`."""
   to_label = label_fn(spec.n_classes, condition_on_particle)
   ds = spec.builder.as_dataset(split=split).filter(particle_filter(particle))
   if max_examples:
@@ -112,7 +156,7 @@ def load_columns(spec: DatasetSpec, split: str, particle: str | None = 'gamma',
     out = {'label': to_label(ex), 'energy_bin': ex['energy_bin'],
            'distance_bin': ex['distance_bin'], 'size': ex['hillas']['size']}
     if with_images:
-      out['image'] = ex['image']
+      out['image'] = ex[image_key]
     return out
 
   cols = {}

@@ -69,14 +69,15 @@ class CGANKind:
     return {'generator': cfg.g_lr, 'discriminator': cfg.d_lr}
 
   @staticmethod
-  def sampler(model, prep, mask):
+  def sampler(model, prep, mask, nsb_sigma=0.0):
     z_dim = model.cfg.z_dim
-    return lambda y, seed, idx: savedmodel.sample_pe(model.g_ema, prep, mask, z_dim, y, seed, idx)
+    return lambda y, seed, idx: savedmodel.sample_pe(model.g_ema, prep, mask, z_dim, y, seed, idx,
+                                                     nsb_sigma)
 
   @staticmethod
   def export(model, prep, camera, info, state, cfg, out_dir):
     return savedmodel.export(model.g_ema, prep, camera, model.cfg.num_classes, model.cfg.z_dim,
-                             info, out_dir)
+                             info, out_dir, nsb_sigma=state.get('nsb_sigma', 0.0))
 
 
 class DiffusionKind:
@@ -88,12 +89,14 @@ class DiffusionKind:
     if cfg.sigma_data > 0:
       return {'sigma_data': float(cfg.sigma_data)}
     from taiga_tf import data as data_lib  # pylint: disable=g-import-not-at-top
+    key = data_lib.image_key(cfg.signal_only)
     cols = data_lib.load_columns(spec, 'train', None if cfg.condition_on_particle else cfg.particle,
-                                 cfg.condition_on_particle, with_images=True, max_examples=5000)
+                                 cfg.condition_on_particle, with_images=True, max_examples=5000,
+                                 image_key=key)
     x = prep.forward(cols['image']).numpy()[:, spec.camera.mask]
     sd = float(np.std(x))
-    log(f'train: sigma_data = {sd:.4f} (std of {len(cols["image"])} training images in network '
-        'space, camera pixels)')
+    log(f'train: sigma_data = {sd:.4f} (std of {len(cols["image"])} training images ({key}) in '
+        'network space, camera pixels)')
     return {'sigma_data': sd}
 
   @staticmethod
@@ -149,7 +152,7 @@ class DiffusionKind:
     return {'unet': float(lr(model.optimizer_.iterations) if callable(lr) else lr)}
 
   @staticmethod
-  def sampler(model, prep, mask, sampler='heun', num_steps=18, guidance=1.0):
+  def sampler(model, prep, mask, nsb_sigma=0.0, sampler='heun', num_steps=18, guidance=1.0):
     from taiga_tf.diffusion import sampling  # pylint: disable=g-import-not-at-top
     null = model.cfg.unet.num_classes
 
@@ -157,7 +160,7 @@ class DiffusionKind:
                                   tf.TensorSpec([None], tf.int64)])
     def fn(y, seed, idx):
       return sampling.sample_pe(model.net_ema, prep, mask, model.cfg.edm, y, seed, idx, sampler,
-                                num_steps, guidance, null)
+                                num_steps, guidance, null, nsb_sigma)
     return fn
 
   @staticmethod
@@ -166,7 +169,8 @@ class DiffusionKind:
     defaults = {'sampler': cfg.sampler, 'num_steps': int(cfg.num_steps),
                 'guidance': float(cfg.guidance)}
     return savedmodel_diffusion.export(model.net_ema, prep, camera, model.cfg.unet.num_classes,
-                                       model.cfg.edm, defaults, info, out_dir)
+                                       model.cfg.edm, defaults, info, out_dir,
+                                       nsb_sigma=state.get('nsb_sigma', 0.0))
 
 
 KINDS = {'cgan': CGANKind, 'diffusion': DiffusionKind}

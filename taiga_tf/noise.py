@@ -77,3 +77,18 @@ def per_sample_image_noise(seed, index, shape, mask=None):
     z = tf.reshape(z, [-1, *shape])
     return z * mask if mask is not None else z
   return noise
+
+
+# The stream of the night-sky background added at sampling time (signal-only
+# models): the last stream of fold_in, never a sampler step's.
+NSB_STREAM = 0xFFFFFFFF
+
+
+def add_nsb(pe, seed, index, sigma: float, mask):
+  """pe [n, S, S] + the chain's NSB: white Gaussian noise of `sigma` photoelectrons
+  on every camera pixel (mask), row j a function of (seed, index[j]) only."""
+  if not sigma:
+    return pe
+  mask = tf.convert_to_tensor(mask, tf.float32)
+  z = per_sample_image_noise(seed, index, mask.shape, mask)(NSB_STREAM)
+  return pe + float(sigma) * z

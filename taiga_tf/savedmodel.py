@@ -5,11 +5,14 @@
                      seed=tf.constant([1, 2], tf.int64))
     out['image']   # float32 [N, S, S] photoelectrons, 0 outside the camera
     out['pixels']  # float32 [N, n_pixels], the camera's per-pixel vector
-    m.metadata()   # camera map, class edges, preprocessing, ...
+    m.metadata()   # camera map, class edges, preprocessing, nsb_sigma, ...
 
 Sample i of a call depends only on (seed, i) (`generate_indexed` takes the
 indices explicitly, for writers that resume or shard). The camera, the class
 edges and the preprocessing are constants of the graph and `assets/model.json`.
+A model of the signal only (trained with --signal_only) adds the night-sky
+background to its images: Gaussian, sigma `metadata()['nsb_sigma']` pe per
+camera pixel, a per-sample stream of the seed (taiga_tf.noise.add_nsb).
 """
 from __future__ import annotations
 
@@ -26,16 +29,18 @@ from taiga_tf.camera import Camera
 from taiga_tf.preprocessing import Preprocessing
 
 
-def sample_pe(generator, prep: Preprocessing, mask, z_dim: int, class_id, seed, index):
+def sample_pe(generator, prep: Preprocessing, mask, z_dim: int, class_id, seed, index,
+              nsb_sigma: float = 0.0):
   """Images in photoelectrons [N, S, S] of class_id[i] as sample index[i] of seed.
 
   The one definition of "sample i of a seed": per-sample noise, the generator in
-  inference mode, the inverse transform, the camera mask. Used by the export and
+  inference mode, the inverse transform, the camera mask, and for a model of the
+  signal only (nsb_sigma > 0) the night-sky background. Used by the export and
   by the training-time evaluation.
   """
   z = noise.per_sample_normal(seed, index, z_dim)
   x = generator((z, class_id), training=False)[..., 0]
-  return prep.inverse(x) * mask
+  return noise.add_nsb(prep.inverse(x) * mask, seed, index, nsb_sigma, mask)
 
 
 class _ExportModule(tf.Module):
@@ -92,13 +97,15 @@ class GeneratorModule(_ExportModule):
   """The cGAN's EMA generator."""
 
   def __init__(self, generator, prep: Preprocessing, camera: Camera, num_classes: int,
-               z_dim: int, info: dict, asset_path: str):
+               z_dim: int, info: dict, asset_path: str, nsb_sigma: float = 0.0):
     super().__init__(generator, camera, num_classes, info, asset_path)
     self._prep = prep
     self._z_dim = z_dim
+    self._nsb_sigma = float(nsb_sigma)
 
   def _images(self, class_id, seed, index):
-    return sample_pe(self._network, self._prep, self._mask, self._z_dim, class_id, seed, index)
+    return sample_pe(self._network, self._prep, self._mask, self._z_dim, class_id, seed, index,
+                     self._nsb_sigma)
 
 
 def export_module(make_module, camera: Camera, num_classes: int, model_info: dict,
@@ -134,11 +141,17 @@ def export_module(make_module, camera: Camera, num_classes: int, model_info: dic
   return out_dir
 
 
+def nsb_consts(nsb_sigma: float) -> dict:
+  """metadata() of the NSB a signal-only model's samples get (0: a model of the full image)."""
+  return {'nsb_sigma': np.float32(nsb_sigma), 'signal_only': np.bool_(nsb_sigma > 0)}
+
+
 def export(generator, prep: Preprocessing, camera: Camera, num_classes: int, z_dim: int,
-           model_info: dict, out_dir: str) -> str:
+           model_info: dict, out_dir: str, nsb_sigma: float = 0.0) -> str:
   """Exports the cGAN generator."""
   consts = {'z_dim': np.int32(z_dim), 'preprocessing_scale': np.float32(prep.scale),
-            'preprocessing_norm': np.float32(prep.norm)}
+            'preprocessing_norm': np.float32(prep.norm), **nsb_consts(nsb_sigma)}
   return export_module(
-      lambda info, asset: GeneratorModule(generator, prep, camera, num_classes, z_dim, info, asset),
+      lambda info, asset: GeneratorModule(generator, prep, camera, num_classes, z_dim, info, asset,
+                                          nsb_sigma),
       camera, num_classes, model_info, consts, out_dir)

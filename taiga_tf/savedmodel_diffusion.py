@@ -19,7 +19,7 @@ from taiga_tf.camera import Camera
 from taiga_tf.diffusion import edm as edm_lib
 from taiga_tf.diffusion import sampling, solvers
 from taiga_tf.preprocessing import Preprocessing
-from taiga_tf.savedmodel import _ExportModule, export_module
+from taiga_tf.savedmodel import _ExportModule, export_module, nsb_consts
 
 _SIG = [tf.TensorSpec([None], tf.int32, name='class_id'), tf.TensorSpec([2], tf.int64, name='seed'),
         tf.TensorSpec([None], tf.int64, name='index'), tf.TensorSpec([], tf.int32, name='num_steps'),
@@ -29,9 +29,11 @@ _SIG = [tf.TensorSpec([None], tf.int32, name='class_id'), tf.TensorSpec([2], tf.
 class DiffusionModule(_ExportModule):
 
   def __init__(self, net, prep: Preprocessing, camera: Camera, num_classes: int,
-               cfg: edm_lib.EDMConfig, defaults: dict, info: dict, asset_path: str):
+               cfg: edm_lib.EDMConfig, defaults: dict, info: dict, asset_path: str,
+               nsb_sigma: float = 0.0):
     super().__init__(net, camera, num_classes, info, asset_path)
     self._prep, self._cfg, self._defaults = prep, cfg, defaults
+    self._nsb_sigma = float(nsb_sigma)
     for name in solvers.SAMPLERS:
       setattr(self, f'sample_{name}', tf.function(self._sampler_fn(name), input_signature=_SIG))
 
@@ -39,7 +41,8 @@ class DiffusionModule(_ExportModule):
     self._check(class_id)
     tf.debugging.assert_positive(num_steps, message='num_steps must be >= 1')
     return sampling.sample_pe(self._network, self._prep, self._mask, self._cfg, class_id, seed,
-                              index, name, num_steps, guidance, null_class=self._num_classes)
+                              index, name, num_steps, guidance, null_class=self._num_classes,
+                              nsb_sigma=self._nsb_sigma)
 
   def _sampler_fn(self, name):
     def fn(class_id, seed, index, num_steps, guidance):
@@ -64,7 +67,7 @@ class DiffusionModule(_ExportModule):
 
 
 def export(net, prep: Preprocessing, camera: Camera, num_classes: int, cfg: edm_lib.EDMConfig,
-           defaults: dict, model_info: dict, out_dir: str) -> str:
+           defaults: dict, model_info: dict, out_dir: str, nsb_sigma: float = 0.0) -> str:
   consts = {'preprocessing_scale': np.float32(prep.scale),
             'preprocessing_norm': np.float32(prep.norm),
             'sigma_data': np.float32(cfg.sigma_data), 'sigma_min': np.float32(cfg.sigma_min),
@@ -73,8 +76,8 @@ def export(net, prep: Preprocessing, camera: Camera, num_classes: int, cfg: edm_
             'default_num_steps': np.int32(defaults['num_steps']),
             'default_guidance': np.float32(defaults['guidance']),
             'samplers': np.array(solvers.SAMPLERS),
-            'null_class': np.int32(num_classes)}
+            'null_class': np.int32(num_classes), **nsb_consts(nsb_sigma)}
   return export_module(
       lambda info, asset: DiffusionModule(net, prep, camera, num_classes, cfg, defaults, info,
-                                          asset),
+                                          asset, nsb_sigma),
       camera, num_classes, model_info, consts, out_dir)

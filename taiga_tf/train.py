@@ -21,6 +21,10 @@ flags.DEFINE_string('dataset', 'taiga_iact/simulated', 'name/config[:version] of
 flags.DEFINE_enum('particle', 'gamma', ['gamma', 'proton'], 'Particle type to train on.')
 flags.DEFINE_bool('condition_on_particle', False,
                   'Train on both particles, label = class_id + n_classes * particle.')
+flags.DEFINE_bool('signal_only', False,
+                  'Learn the Cherenkov signal before NSB (the dataset\'s image_signal); samples get '
+                  'the chain\'s Gaussian NSB, its sigma measured on the training split and stored '
+                  'in the export (metadata nsb_sigma).')
 flags.DEFINE_integer('steps', 1000, 'Total generator steps.')
 flags.DEFINE_integer('batch_size', 64, 'Global batch size (split over replicas).')
 flags.DEFINE_float('g_lr', 1e-4, 'Generator learning rate (Adam, beta1 = 0).')

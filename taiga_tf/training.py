@@ -5,7 +5,8 @@ own network, train_step, checkpoint items, sampler and export.
 Plain functions driven by a TrainConfig (the absl app taiga_tf.train only maps
 flags onto it). A workdir holds:
   config.json        the run's configuration, preprocessing, dataset metadata and
-                     what the model measured on its data (state: sigma_data)
+                     what the model measured on its data (state: sigma_data,
+                     nsb_sigma of a --signal_only model)
   checkpoints/       tf.train.CheckpointManager: networks, EMA, optimizers, step
   train/             TensorBoard event files
   saved_model/       the exported generator (taiga_tf.savedmodel)
@@ -36,6 +37,7 @@ class TrainConfig:
   dataset: str = 'taiga_iact/simulated'
   particle: str = 'gamma'
   condition_on_particle: bool = False
+  signal_only: bool = False     # learn image_signal; the NSB is added at sampling time
   steps: int = 1000
   batch_size: int = 64
   g_lr: float = 1e-4
@@ -154,8 +156,8 @@ def model_info(cfg: TrainConfig, spec, prep, model, state=None) -> dict:
 class Evaluator:
   """Conditioning check and image summaries against held-out MC (validation)."""
 
-  def __init__(self, cfg: TrainConfig, spec, prep):
-    self.cfg, self.spec, self.prep = cfg, spec, prep
+  def __init__(self, cfg: TrainConfig, spec, prep, nsb_sigma: float = 0.0):
+    self.cfg, self.spec, self.prep, self.nsb_sigma = cfg, spec, prep, nsb_sigma
     self.cam = spec.camera
     self.table = hillas.neighbour_table(self.cam)
     self.mc = data_lib.load_columns(spec, 'validation', train_particle(cfg), cfg.condition_on_particle,
@@ -167,7 +169,8 @@ class Evaluator:
     self.grid_labels = present[:: max(1, len(present) // 8)][:8]
 
   def generate(self, model, labels, seed=12345):
-    fn = KINDS[self.cfg.model].sampler(model, self.prep, self.cam.mask.astype(np.float32))
+    fn = KINDS[self.cfg.model].sampler(model, self.prep, self.cam.mask.astype(np.float32),
+                                       self.nsb_sigma)
     out = []
     for i in range(0, len(labels), 256):
       y = tf.constant(labels[i:i + 256], tf.int32)
@@ -216,14 +219,21 @@ def _fmt_time(s):
 
 
 def _load_state(cfg: TrainConfig, spec, prep, log) -> dict:
-  """The model's measured state: from config.json when resuming, else measured now."""
+  """The model's measured state: from config.json when resuming, else measured now
+  (nsb_sigma: the NSB a signal-only model's samples get; the kind's own state)."""
   path = os.path.join(cfg.workdir, 'config.json')
   if os.path.exists(path):
     with open(path) as f:
       old = json.load(f)
     if old.get('model', 'cgan') == cfg.model and 'state' in old:
       return old['state']
-  return KINDS[cfg.model].prepare(cfg, spec, prep, log)
+  state = {}
+  if cfg.signal_only:
+    data_lib.check_signal_images(spec, 'train', train_particle(cfg))
+    state['nsb_sigma'] = data_lib.measure_nsb_sigma(spec, 'train', train_particle(cfg))
+    log(f'train: signal only: the model learns image_signal; samples get Gaussian NSB of '
+        f'sigma {state["nsb_sigma"]:.3f} pe (std of image - image_signal, training split)')
+  return {**state, **KINDS[cfg.model].prepare(cfg, spec, prep, log)}
 
 
 def _log_scalars(writer, step, vals, kind, cfg, model, rate, buckets):
@@ -262,11 +272,12 @@ def train(cfg: TrainConfig, log=print) -> dict:
     start = int(model.step_counter.numpy())
     log(f'train: resumed from {manager.latest_checkpoint} at step {start}')
   ds = data_lib.training_dataset(spec, prep, cfg.batch_size, kind.n_slots(cfg), train_particle(cfg),
-                                 cfg.condition_on_particle, seed=cfg.seed + 1000003 * start)
+                                 cfg.condition_on_particle, seed=cfg.seed + 1000003 * start,
+                                 image_key=data_lib.image_key(cfg.signal_only))
   it = iter(strategy.experimental_distribute_dataset(ds))
   step_fn = make_step_fn(model, strategy, jit)
   writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, 'train'))
-  evaluator = Evaluator(cfg, spec, prep) if cfg.eval_every else None
+  evaluator = Evaluator(cfg, spec, prep, state.get('nsb_sigma', 0.0)) if cfg.eval_every else None
   log(f'train: {cfg.model} on {spec.builder.info.full_name} ({cfg.particle}), '
       f'{num_labels(cfg, spec.n_classes)} classes, {kind.params_text(model)}, '
       f'{strategy.num_replicas_in_sync} replica(s), jit_compile={jit}, steps {start}->{cfg.steps}')

@@ -31,6 +31,12 @@ def test_mc_cli_writes_real_format(tmp_path):
     assert b.n_pix == cam.n_pixels
     a = b.amplitudes(cam)
     assert np.isfinite(a).all()
+  # the matching _c.txt files: the same events before NSB, only pixels with signal
+  signal = [b for f in files for b in taiga_text.read_events(str(f).replace('_cb4.txt', '_c.txt'))]
+  assert [(b.n_shower, b.i_scat) for b in signal] == [(b.n_shower, b.i_scat) for b in blocks]
+  assert all(0 < b.n_pix < cam.n_pixels for b in signal)
+  nsb = np.concatenate([b.amplitudes(cam) - s.amplitudes(cam) for b, s in zip(blocks, signal)])
+  assert abs(nsb.std() - 4.0) < 0.15
   # no numpy-only path pulls in TensorFlow
   code = ('import sys, taiga_tf.mc.simulate, taiga_tf.formats.taiga_text, taiga_tf.hillas;'
           'print("tensorflow" in sys.modules)')
@@ -53,8 +59,10 @@ def test_tfds_build_cli_simulated(tmp_path):
                        cwd=tmp_path)
   assert out.returncode == 0, out.stderr[-3000:]
   import tensorflow_datasets as tfds
-  b = tfds.builder_from_directory(str(tmp_path / 'data' / 'taiga_iact' / 'tiny' / '1.0.0'))
+  b = tfds.builder_from_directory(str(tmp_path / 'data' / 'taiga_iact' / 'tiny' / '1.1.0'))
   total = sum(s.num_examples for s in b.info.splits.values())
   assert total == 60
   labels = [int(x['particle']) for x in tfds.as_numpy(b.as_dataset(split='train+validation+test'))]
   assert labels.count(0) == 30 and labels.count(1) == 30
+  # the MC wrote the _c.txt files too: every event has its signal-only image
+  assert sum(sum(c.values()) for c in b.info.metadata['signal_counts'].values()) == 60

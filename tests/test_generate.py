@@ -130,7 +130,7 @@ def test_cli_output_loads_without_taiga_tf_and_concatenates(smoke_saved_model, d
       sys.modules['taiga_tf'] = None
       import tensorflow as tf, tensorflow_datasets as tfds
       gen = tfds.builder_from_directory({str(out)!r})
-      mc = tfds.builder_from_directory({str(dummy_data_dir / 'taiga_iact' / 'mc' / '1.0.0')!r})
+      mc = tfds.builder_from_directory({str(dummy_data_dir / 'taiga_iact' / 'mc' / '1.1.0')!r})
       pick = lambda ex: (ex['image'], ex['particle'])
       ds = mc.as_dataset(split='train').map(pick).concatenate(gen.as_dataset(split='train').map(pick))
       n = sum(1 for _ in ds)

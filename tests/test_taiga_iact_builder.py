@@ -20,7 +20,7 @@ class TaigaIactMcTest(tfds.testing.DatasetBuilderTestCase):
   BUILDER_CONFIG_NAMES_TO_TEST = ['mc']
   DUMMY_DATA = BUILDER_DIR / 'dummy_data'
   # counts printed by tools/make_dummy_data.py (split by shower, see _split_of)
-  SPLITS = {'train': 26 + 24, 'validation': 7 + 4, 'test': 7 + 2}
+  SPLITS = {'train': 28 + 24, 'validation': 5 + 4, 'test': 7 + 2}
   SKIP_CHECKSUMS = True
 
 
@@ -66,7 +66,7 @@ def test_features_metadata_and_classes(built_mc):
   assert len(meta['energy_edges_tev']) == 11 and len(meta['distance_edges']) == 11
   assert meta['camera']['square_size'] == 32 and len(meta['camera']['q']) == 560
   counts = meta['class_counts']
-  assert sum(counts['train']['gamma']) == 26 and sum(counts['train']['proton']) == 24
+  assert sum(counts['train']['gamma']) == 28 and sum(counts['train']['proton']) == 24
   assert sum(counts['test']['gamma']) + sum(counts['test']['proton']) == 9
   ds = tfds.as_numpy(built_mc.as_dataset(split='train'))
   e_edges, d_edges = np.array(meta['energy_edges_tev']), np.array(meta['distance_edges'])
@@ -85,9 +85,62 @@ def test_features_metadata_and_classes(built_mc):
     assert np.all(ex['image'][~cam.mask] == 0)
     assert ex['hillas']['size'] >= 0
     n_with_size += ex['hillas']['size'] > 0
-  assert n == 50
+  assert n == 52
   # triggered (2 pixels >= 10 pe) but no 14 pe pixel: empty after 14/7 cleaning
   assert n_with_size > 40
+
+
+def test_signal_images_from_the_matching_c_file(built_mc):
+  """gamma: events from iact29_gamma_cb4.txt, signal from iact29_gamma_c.txt (the
+  NSB, image - signal, is the MC's sigma 4 pe noise on every camera pixel, and
+  the signal is exactly 0 where the _c file lists no pixel); proton: no _c file."""
+  from taiga_tf.camera import Camera
+  from taiga_tf.formats import taiga_text
+  meta = built_mc.info.metadata
+  cam = Camera.from_dict(meta['camera'])
+  assert meta['signal_counts']['train'] == {'gamma': 28, 'proton': 0}
+  assert meta['signal_counts']['test'] == {'gamma': 7, 'proton': 0}
+  c_file = BUILDER_DIR / 'dummy_data' / 'gamma' / 'iact29_gamma_c.txt'
+  truth = {(b.n_shower, b.i_scat): b.amplitudes(cam) for b in taiga_text.read_events(c_file)}
+  diffs, n = [], 0
+  for ex in tfds.as_numpy(built_mc.as_dataset(split='train')):
+    if ex['particle'] == 1:
+      assert not ex['has_signal'] and not ex['image_signal'].any()
+      continue
+    n += 1
+    assert ex['has_signal'] and ex['file'] == b'iact29_gamma_cb4.txt'
+    sig = cam.to_vector(ex['image_signal'])
+    np.testing.assert_array_equal(sig, truth[(int(ex['n_shower']), int(ex['i_scat']))])
+    assert np.all(ex['image_signal'][~cam.mask] == 0)
+    diffs.append(cam.to_vector(ex['image']) - sig)
+  assert n == 28
+  d = np.concatenate(diffs)
+  assert abs(d.std() - 4.0) < 0.1 and abs(d.mean()) < 0.1   # 28 x 560 NSB values
+
+
+def test_pairing_of_signal_files():
+  pair = builder_mod.pair_signal_files
+  names = ['a_c.txt', 'a_cb4.txt', 'a_cb5.5.txt', 'b_cb4.txt', 'c_c.txt', 'd.txt']
+  assert pair(names) == [('a_cb4.txt', 'a_c.txt'), ('a_cb5.5.txt', 'a_c.txt'),
+                         ('b_cb4.txt', None), ('c_c.txt', 'c_c.txt'), ('d.txt', None)]
+
+
+def test_signal_file_out_of_step_fails_with_both_files(tmp_path):
+  from taiga_tf.formats import taiga_text
+  src = BUILDER_DIR / 'dummy_data'
+  manual = tmp_path / 'manual'
+  for p in ('gamma', 'proton'):
+    (manual / p).mkdir(parents=True)
+    for f in (src / p).glob('*.txt'):
+      (manual / p / f.name).write_text(f.read_text())
+  c_file = manual / 'gamma' / 'iact29_gamma_c.txt'
+  blocks = list(taiga_text.read_events(c_file))
+  taiga_text.write_blocks(c_file, [(b.header, b.pixels) for b in blocks[:3] + blocks[4:]])
+  b = builder_mod.Builder(config='mc', data_dir=tmp_path / 'data')
+  with pytest.raises(Exception, match=r'iact29_gamma_cb4.txt:\d+: event n_shower=\d+ i_scat=\d+ '
+                                      r'has no signal event in step: .*iact29_gamma_c.txt:\d+'):
+    b.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=os.fspath(manual)))
 
 
 def test_loads_without_taiga_tf(built_mc, tmp_path):
@@ -127,7 +180,7 @@ def test_bad_file_fails_build_with_file_and_line(tmp_path):
     b.download_and_prepare(download_config=tfds.download.DownloadConfig(
         manual_dir=os.fspath(manual)))
   # no half-written dataset version left behind
-  version_dir = data_dir / 'taiga_iact' / 'mc' / '1.0.0'
+  version_dir = data_dir / 'taiga_iact' / 'mc' / builder_mod.Builder.VERSION.__str__()
   assert not version_dir.exists()
 
 

@@ -85,7 +85,7 @@ def main():
   rows.append((f'build peak memory x{args.scale} / x1', f'{ratio:.2f}',
                f'dataset {args.scale}x larger'))
   read = run_child(READ_CHILD.format(
-      path=str(work / f'data_x{args.scale}' / 'taiga_iact' / 'mc' / '1.0.0')))
+      path=str(work / f'data_x{args.scale}' / 'taiga_iact' / 'mc' / '1.1.0')))
   rows.append(('tf.data read: images/s', f'{read["images"] / read["seconds"]:.0f}',
                '32x32 float32 zlib images, batch 256'))
   rows.append(('builder / MC gamma speed', f'{builds[args.scale]["examples"] / builds[args.scale]["seconds"] / mc_rate["gamma"]:.1f}x', ''))

@@ -136,7 +136,9 @@ def main():
   t0 = time.time()
   build(args.config, data_dir, out / 'downloads')
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  builder = tfds.builder_from_directory(str(data_dir / 'taiga_iact' / args.config / '1.0.0'))
+  from taiga_tf import data as data_lib  # pylint: disable=g-import-not-at-top
+  builder = tfds.builder_from_directory(
+      data_lib.dataset_dir(f'taiga_iact/{args.config}', str(data_dir)))   # the newest version
   summarize(builder)
   plot_examples(builder, out / 'examples.png')
   workdir = out / 'cgan_smoke'

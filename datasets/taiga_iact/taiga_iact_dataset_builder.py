@@ -9,6 +9,16 @@ parameters, and `class_id` on a 10 (energy) x 10 (distance) grid. The camera,
 the class-bin edges and the cleaning used for the Hillas features are stored in
 the dataset metadata (metadata.json): later stages read them from there.
 
+Signal images: the chain writes every triggered event twice, `<stem>_c.txt`
+before and `<stem>_cbN.txt` after the night-sky background (NSB) is added. When
+both files of a stem are present, the examples come from the `_cbN` file
+(`image`, with NSB) and `image_signal` holds the same event from the `_c` file
+(`has_signal` true); the two files must list the same events in the same order.
+A `_c` file alone is read as events without NSB (its image is its signal); any
+other file has no signal image (`image_signal` zeros, `has_signal` false). The
+metadata counts the signal images per split and particle (`signal_counts`): a
+model trained on the signal only (`--signal_only`) needs them all.
+
 Distance: by default the impact distance (shower core to telescope on the
 ground, m). For a point source it is what moves the image centroid out and
 stretches the ellipse, so it is the second variable that shapes the image at a
@@ -23,6 +33,7 @@ import concurrent.futures
 import dataclasses
 import json
 import os
+import re
 import zlib
 
 import numpy as np
@@ -39,6 +50,31 @@ HILLAS_KEYS = ('size', 'n_pixels', 'cog_x', 'cog_y', 'length', 'width', 'psi', '
                'alpha', 'miss', 'con2', 'skewness', 'kurtosis')
 CLEANING = {'picture_pe': 14.0, 'boundary_pe': 7.0, 'brightest_island': True}
 DISTANCE_RANGES = {'impact': (0.0, 500.0, 'm'), 'offset': (0.0, 6.0, 'deg')}
+_SIGNAL_NAME = re.compile(r'^(?P<stem>.+)_c\.txt$')
+_NSB_NAME = re.compile(r'^(?P<stem>.+)_cb[0-9.]+\.txt$')
+
+
+def pair_signal_files(paths) -> list:
+  """[(events file, its signal file or None)] of a particle's files.
+
+  `<stem>_cbN.txt` pairs with `<stem>_c.txt` (several NSB levels may share one
+  signal file); a `_c` file with a partner is not read as events of its own; a
+  `_c` file alone is its own signal.
+  """
+  paths = sorted(paths, key=lambda p: os.path.basename(os.fspath(p)))
+  by_name = {os.path.basename(os.fspath(p)): p for p in paths}
+  partnered = set()
+  out = []
+  for name, p in by_name.items():
+    m = _NSB_NAME.match(name)
+    if m and f'{m["stem"]}_c.txt' in by_name:
+      partnered.add(f'{m["stem"]}_c.txt')
+      out.append((p, by_name[f'{m["stem"]}_c.txt']))
+  for name, p in by_name.items():
+    if name in partnered or any(q is p for q, _ in out):
+      continue
+    out.append((p, p if _SIGNAL_NAME.match(name) else None))
+  return sorted(out, key=lambda pq: os.path.basename(os.fspath(pq[0])))
 
 
 @dataclasses.dataclass
@@ -76,8 +112,10 @@ def _simulate_particle(args):
 class Builder(tfds.core.GeneratorBasedBuilder):
   """TAIGA-IACT camera images of gamma and proton showers."""
 
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'First release.'}
+  VERSION = tfds.core.Version('1.1.0')
+  RELEASE_NOTES = {'1.0.0': 'First release.',
+                   '1.1.0': 'image_signal and has_signal (the event before NSB, from the '
+                            "matching _c.txt file); the built-in MC writes both files."}
   BUILDER_CONFIGS = [
       TaigaIactConfig(name='simulated', source='simulated', n_events=30000, num_shards=8,
                       description='Built-in MC, 30000 triggered events per particle.'),
@@ -93,7 +131,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     <manual_dir>/gamma/   (gamma primaries)
     <manual_dir>/proton/  (proton primaries)
   and pass `--manual_dir=<manual_dir>`. Files whose name contains `_clean_` are
-  ignored. For the 2020 camera give the pixel table in the config, e.g.
+  ignored. Keep each `<stem>_cbN.txt` with its `<stem>_c.txt`: the pair gives
+  the signal-only image of every event (for --signal_only training). For the 2020 camera give the pixel table in the config, e.g.
   --config='{"name": "mc2020", "source": "mc", "camera": "/path/XY_turn_2020jan2tel_18fix.txt"}'
   """
 
@@ -129,11 +168,17 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                  'edges go to the first/last bin)',
         class_counts_doc='class_counts[split][particle][class_id]: examples per class',
         n_energy_bins=cfg.n_energy_bins, n_distance_bins=cfg.n_distance_bins,
-        cleaning=CLEANING, image_unit='photoelectrons', source=cfg.source)
+        cleaning=CLEANING, image_unit='photoelectrons', source=cfg.source,
+        signal_counts_doc='signal_counts[split][particle]: examples with a signal-only image')
     return self.dataset_info_from_configs(
         features=tfds.features.FeaturesDict({
             'image': tfds.features.Tensor(shape=cam.square_shape, dtype=f32,
                                           encoding='zlib'),
+            'image_signal': tfds.features.Tensor(
+                shape=cam.square_shape, dtype=f32, encoding='zlib',
+                doc='The same event before NSB (from the matching _c.txt), pe; zeros if '
+                    'the source has none (has_signal false).'),
+            'has_signal': tfds.features.Scalar(dtype=np.bool_),
             'particle': tfds.features.ClassLabel(names=list(PARTICLES)),
             'energy': tfds.features.Scalar(dtype=f32, doc='Primary energy, TeV.'),
             'impact_distance': tfds.features.Scalar(dtype=f32, doc='hypot(core_x, core_y), m.'),
@@ -186,13 +231,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       if not found:
         raise FileNotFoundError(f'no event files (*.txt) in {d}.\n'
                                 f'{self.MANUAL_DOWNLOAD_INSTRUCTIONS}')
-      files[p] = found
+      files[p] = pair_signal_files(found)
     return files
 
   def _simulate(self, download_dir: epath.Path):
     """Runs the built-in MC once (cached under download_dir), both particles in parallel."""
     cfg = self.builder_config
-    out = download_dir / 'taiga_mc' / f'{cfg.name}_n{cfg.n_events}_s{cfg.seed}'
+    # _c: the run also holds the signal files (runs cached before 1.1.0 did not)
+    out = download_dir / 'taiga_mc' / f'{cfg.name}_n{cfg.n_events}_s{cfg.seed}_c'
     done = out / 'DONE.json'
     if not done.exists():
       jobs = [(p, cfg.n_events, cfg.seed, os.fspath(out / p)) for p in PARTICLES]
@@ -203,7 +249,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         print(f"taiga_iact: {s['particle']}: {s['events']} events in {s['seconds']:.0f} s "
               f"({s['events_per_s']:.0f} events/s)")
       done.write_text(json.dumps(summaries, indent=1))
-    return {p: sorted((out / p).glob('*.txt')) for p in PARTICLES}
+    return {p: pair_signal_files((out / p).glob('*.txt')) for p in PARTICLES}
 
   # ---------------------------------------------------------------- examples
   def _generate_examples(self, files, split, batch=256):
@@ -213,21 +259,29 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     e_edges, d_edges = self._edges()
     cfg = self.builder_config
     counts = {p: np.zeros(cfg.n_energy_bins * cfg.n_distance_bins, np.int64) for p in PARTICLES}
+    n_signal = {p: 0 for p in PARTICLES}
     for ex_key, ex in self._split_examples(files, split, batch, cam, table, e_edges, d_edges):
       counts[ex['particle']][ex['class_id']] += 1
+      n_signal[ex['particle']] += int(ex['has_signal'])
       yield ex_key, ex
     # metadata.json is written after all splits are generated
     self.info.metadata.setdefault('class_counts', {})[split] = {
         p: c.tolist() for p, c in counts.items()}
+    self.info.metadata.setdefault('signal_counts', {})[split] = n_signal
 
   def _split_examples(self, files, split, batch, cam, table, e_edges, d_edges):
     for particle in PARTICLES:
-      for path in files[particle]:
+      for path, signal_path in files[particle]:
         name = os.path.basename(os.fspath(path))
         pending = []
         in_split = lambda h: _split_of(particle, name, h['n_shower']) == split  # pylint: disable=cell-var-from-loop
-        for block in taiga_text.read_events(path, keep=in_split):
-          pending.append((block, block.amplitudes(cam)))
+        for block, sig in _with_signal(path, signal_path, in_split):
+          amps = block.amplitudes(cam)
+          if sig is block:
+            sig = amps
+          elif sig is not None:
+            sig = sig.amplitudes(cam)
+          pending.append((block, amps, sig))
           if len(pending) == batch:
             yield from self._examples(pending, particle, name, cam, table, e_edges, d_edges)
             pending = []
@@ -236,8 +290,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _examples(self, pending, particle, name, cam, table, e_edges, d_edges):
     cfg = self.builder_config
-    blocks = [b for b, _ in pending]
-    amps = np.stack([a for _, a in pending])
+    blocks = [b for b, _, _ in pending]
+    amps = np.stack([a for _, a, _ in pending])
+    zeros = np.zeros(cam.n_pixels, np.float32)
+    signals = cam.to_square(np.stack([zeros if s is None else s for _, _, s in pending]))
     h = lambda k: np.array([b.header[k] for b in blocks], dtype=np.float64)
     sx, sy, offset = camera_lib.source_position(h('src_theta'), h('src_phi'),
                                                 h('tel_theta'), h('tel_phi'))
@@ -253,6 +309,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     for i, b in enumerate(blocks):
       yield f'{particle}/{name}/{b.line}', {
           'image': images[i],
+          'image_signal': signals[i], 'has_signal': pending[i][2] is not None,
           'particle': particle,
           'energy': b.energy, 'impact_distance': impact[i],
           'core_x': b.x_ground, 'core_y': b.y_ground,
@@ -262,3 +319,35 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           'energy_bin': e_bin[i], 'distance_bin': d_bin[i],
           'class_id': int(e_bin[i] * cfg.n_distance_bins + d_bin[i]),
       }
+
+
+def _with_signal(path, signal_path, keep):
+  """(event block, its signal block | the block itself | None) of an events file.
+
+  The `_c` file is read in step with the `_cbN` file (both streaming); an event
+  missing from either, or out of order, is an error naming both files and lines.
+  """
+  events = taiga_text.read_events(path, keep=keep)
+  if signal_path is None:
+    yield from ((b, None) for b in events)
+    return
+  if os.fspath(signal_path) == os.fspath(path):
+    yield from ((b, b) for b in events)
+    return
+  signals = taiga_text.read_events(signal_path, keep=keep)
+  key = lambda b: (b.header['n_shower'], b.header['i_scat'])
+  for b in events:
+    s = next(signals, None)
+    if s is None or key(s) != key(b):
+      where = (f'{s.path}:{s.line} has n_shower={key(s)[0]} i_scat={key(s)[1]}' if s is not None
+               else f'{os.fspath(signal_path)} has no more events')
+      raise taiga_text.FormatError(
+          f'{b.path}:{b.line}: event n_shower={key(b)[0]} i_scat={key(b)[1]} has no signal '
+          f'event in step: {where} (a _cbN file and its _c file must list the same events '
+          'in the same order)')
+    yield b, s
+  extra = next(signals, None)
+  if extra is not None:
+    raise taiga_text.FormatError(
+        f'{extra.path}:{extra.line}: signal event n_shower={key(extra)[0]} '
+        f'i_scat={key(extra)[1]} has no event in {os.fspath(path)}')

@@ -52,8 +52,10 @@ def sample_network(net, mask, cfg: edm_lib.EDMConfig, class_id, seed, index, sam
 
 
 def sample_pe(net, prep, mask, cfg: edm_lib.EDMConfig, class_id, seed, index, sampler='heun',
-              num_steps=18, guidance=1.0, null_class: int = 0):
-  """Images in photoelectrons [N, S, S]: samples, inverse transform, camera mask."""
+              num_steps=18, guidance=1.0, null_class: int = 0, nsb_sigma: float = 0.0):
+  """Images in photoelectrons [N, S, S]: samples, inverse transform, camera mask,
+  and for a model of the signal only (nsb_sigma > 0) the night-sky background."""
   x = sample_network(net, mask, cfg, class_id, seed, index, sampler, num_steps, guidance,
                      null_class)
-  return prep.inverse(x) * tf.convert_to_tensor(mask, tf.float32)
+  mask = tf.convert_to_tensor(mask, tf.float32)
+  return noise_lib.add_nsb(prep.inverse(x) * mask, seed, index, nsb_sigma, mask)

@@ -163,17 +163,24 @@ def generate(cfg: MCConfig, n_events: int, seed: int, camera: Camera | None = No
       progress(n_done, shower - first_shower)
 
 
-def output_name(cfg: MCConfig, seed: int, part: int) -> str:
+def output_name(cfg: MCConfig, seed: int, part: int, signal: bool = False) -> str:
+  """`..._cbN.txt` (NSB of sigma N added) or, signal=True, the chain's `..._c.txt`
+  (before NSB) of the same events: the builder pairs the two by their stem."""
+  if signal:
+    return f'taiga_mc_{cfg.particle}_s{seed}_{part:04d}_c.txt'
   nsb = int(round(cfg.telescope.nsb_sigma))
   return f'taiga_mc_{cfg.particle}_s{seed}_{part:04d}_cb{nsb}.txt'
 
 
 def write_run(cfg: MCConfig, output_dir, n_events: int, seed: int,
               events_per_file: int = 2000, camera: Camera | None = None,
-              log=print) -> dict:
-  """Simulates `n_events` triggered events into `*_cbN.txt` files.
+              log=print, write_signal: bool = True) -> dict:
+  """Simulates `n_events` triggered events into `*_cbN.txt` files (every pixel,
+  NSB added) and, with write_signal, the matching `*_c.txt` files (the same
+  events before NSB, pixels with signal only), as the chain writes both.
 
-  Returns a summary dict (files, events, showers, seconds, trigger efficiency).
+  Returns a summary dict (files, signal_files, events, showers, seconds,
+  trigger efficiency).
   """
   camera = camera or builtin_camera()
   os.makedirs(output_dir, exist_ok=True)
@@ -190,19 +197,24 @@ def write_run(cfg: MCConfig, output_dir, n_events: int, seed: int,
           f'{rate:.0f} ev/s, ETA {(n_events - n) / max(rate, 1e-9):.0f} s')
 
   it = generate(cfg, n_events, seed, camera, progress=progress)
-  files, n_written, part = [], 0, 0
+  files, signal_files, n_written, part = [], [], 0, 0
+  every = np.ones(camera.n_pixels, bool)
   while n_written < n_events:
     path = os.path.join(output_dir, output_name(cfg, seed, part))
-    chunk = min(events_per_file, n_events - n_written)
-    blocks = ((ev.header, taiga_text.pixel_lines(camera, ev.amplitudes,
-                                                 keep=np.ones(camera.n_pixels, bool)))
-              for _, ev in zip(range(chunk), it))
-    n_written += taiga_text.write_blocks(path, blocks)
+    chunk = [ev for _, ev in zip(range(min(events_per_file, n_events - n_written)), it)]
+    n_written += taiga_text.write_blocks(
+        path, ((ev.header, taiga_text.pixel_lines(camera, ev.amplitudes, keep=every))
+               for ev in chunk))
     files.append(path)
+    if write_signal:
+      signal_files.append(os.path.join(output_dir, output_name(cfg, seed, part, signal=True)))
+      taiga_text.write_blocks(signal_files[-1], ((ev.header, taiga_text.pixel_lines(
+          camera, ev.signal)) for ev in chunk))
     part += 1
   dt = time.time() - t0
   n_sim = state['showers'] * cfg.n_scat
-  summary = dict(particle=cfg.particle, files=files, events=n_written,
+  summary = dict(particle=cfg.particle, files=files, signal_files=signal_files,
+                 events=n_written,
                  showers=state['showers'], seconds=dt,
                  events_per_s=n_written / max(dt, 1e-9),
                  trigger_efficiency=n_written / max(n_sim, 1))
