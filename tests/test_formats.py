@@ -63,12 +63,53 @@ GOOD_HEAD = '1 0 2 3.5 10 20 0 0 0 0 400'
     ('1 0 2 3.5 10 20 0 0 0 400\n', r':1: expected a 11-field header .* got 10 fields'),
     ('1 0 2 3.5 10 20 0 0 0 0 inf\n', r':1: field 11 of header is inf'),
     ('1 0 2.5 3.5 10 20 0 0 0 0 400\n', r':1: n_pix must be a non-negative integer'),
+    # a value float32 cannot hold (the datasets store float32): not silently inf
+    (GOOD_HEAD + '\n1 1 0.000 0.000 5\n1 2 3.000 0.000 1e39\n', r':3: field 5 of pixel line is 1e39, beyond float32'),
+    ('1 0 0 -4e38 10 20 0 0 0 0 400\n', r':1: field 4 of header is -4e38, beyond float32'),
+    # cut in the middle of the last number: 2.75 must not become 2.7
+    (GOOD_HEAD + '\n1 1 0.000 0.000 5\n1 2 3.000 0.000 2.7', r':3: last line ends without a newline: the file was cut'),
 ])
 def test_read_errors_name_file_and_line(tmp_path, text, pattern):
   p = _write(tmp_path, text)
   with pytest.raises(taiga_text.FormatError, match='bad_cb4.txt' + pattern):
     for blk in taiga_text.read_events(p):
       blk.amplitudes(CAM)
+
+
+@pytest.mark.parametrize('data,line', [
+    (b'\x1f\x8bnot really gzip', 1),                           # gzip magic, broken stream
+    ('1 0 1 3.5 10 20 0 0 0 0 400\n1 1 0.000 0.000 5.0 \xe9\n'.encode('latin-1'), 2),
+    (bytes(range(256)) * 4, 1),                                 # binary
+])
+def test_files_that_are_not_text_name_file_and_line(tmp_path, data, line):
+  p = tmp_path / 'bad_cb4.txt'
+  p.write_bytes(data)
+  pattern = (r'bad_cb4.txt:%d: (byte 0x[0-9a-f]{2} at column \d+ is not UTF-8 text|'
+             r'broken gzip|NUL byte at column 1: a binary)' % line)
+  with pytest.raises(taiga_text.FormatError, match=pattern):
+    list(taiga_text.read_events(p))
+
+
+def test_gzip_files_read_transparently(tmp_path):
+  import gzip
+  plain = tmp_path / 'a_cb4.txt'
+  blocks = [(dict(HEADER, n_shower=s), taiga_text.pixel_lines(CAM, _event(s))) for s in range(3)]
+  taiga_text.write_blocks(plain, blocks)
+  packed = tmp_path / 'a_cb4.txt.gz'
+  packed.write_bytes(gzip.compress(plain.read_bytes()))
+  odd = tmp_path / 'b_cb4.txt'          # gzip content under a plain name: read by its magic bytes
+  odd.write_bytes(packed.read_bytes())
+  ref = list(taiga_text.read_events(plain))
+  for path in (packed, odd):
+    back = list(taiga_text.read_events(path))
+    assert [b.line for b in back] == [b.line for b in ref]
+    for a, b in zip(back, ref):
+      assert a.header == b.header and np.array_equal(a.pixels, b.pixels)
+  # a cut gzip stream is an error naming the file, not a silently short read
+  cut = tmp_path / 'c_cb4.txt.gz'
+  cut.write_bytes(packed.read_bytes()[:-30])
+  with pytest.raises(taiga_text.FormatError, match=r'c_cb4.txt.gz:\d+: broken gzip stream'):
+    list(taiga_text.read_events(cut))
 
 
 def test_off_camera_and_duplicate_pixels(tmp_path):

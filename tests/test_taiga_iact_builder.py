@@ -184,6 +184,43 @@ def test_bad_file_fails_build_with_file_and_line(tmp_path):
   assert not version_dir.exists()
 
 
+def _copy_dummy(manual):
+  for p in ('gamma', 'proton'):
+    (manual / p).mkdir(parents=True)
+    for f in (BUILDER_DIR / 'dummy_data' / p).glob('*.txt'):
+      (manual / p / f.name).write_bytes(f.read_bytes())
+
+
+def test_gzip_inputs_and_empty_files(tmp_path, capsys):
+  """A gzip-compressed pair builds the same examples; an empty file is warned about."""
+  import gzip
+  manual = tmp_path / 'manual'
+  _copy_dummy(manual)
+  for f in (manual / 'gamma').glob('*.txt'):
+    (manual / 'gamma' / (f.name + '.gz')).write_bytes(gzip.compress(f.read_bytes()))
+    f.unlink()
+  (manual / 'proton' / 'iact02_proton_cb4.txt').write_text('')
+  b = builder_mod.Builder(config='mc', data_dir=tmp_path / 'data')
+  b.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=os.fspath(manual)))
+  assert 'WARNING: 1 of the 2 proton event files hold no event' in capsys.readouterr().out
+  assert b.info.metadata['signal_counts']['train'] == {'gamma': 28, 'proton': 0}
+  assert {k: v.num_examples for k, v in b.info.splits.items()} == {
+      'train': 52, 'validation': 9, 'test': 9}
+
+
+def test_particle_without_events_fails(tmp_path):
+  manual = tmp_path / 'manual'
+  _copy_dummy(manual)
+  for f in (manual / 'proton').glob('*.txt'):
+    f.write_text('\n')
+  (manual / 'proton' / 'iact03_proton_cb4.txt').write_text('')
+  b = builder_mod.Builder(config='mc', data_dir=tmp_path / 'data')
+  with pytest.raises(ValueError, match=r'no proton events: every event file in .*proton is empty'):
+    b.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=os.fspath(manual)))
+
+
 def test_missing_manual_dir_explains(tmp_path):
   b = builder_mod.Builder(config='mc', data_dir=tmp_path / 'data')
   (tmp_path / 'empty').mkdir()

@@ -36,6 +36,7 @@ import os
 import re
 import zlib
 
+from absl import logging
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
@@ -50,8 +51,9 @@ HILLAS_KEYS = ('size', 'n_pixels', 'cog_x', 'cog_y', 'length', 'width', 'psi', '
                'alpha', 'miss', 'con2', 'skewness', 'kurtosis')
 CLEANING = {'picture_pe': 14.0, 'boundary_pe': 7.0, 'brightest_island': True}
 DISTANCE_RANGES = {'impact': (0.0, 500.0, 'm'), 'offset': (0.0, 6.0, 'deg')}
-_SIGNAL_NAME = re.compile(r'^(?P<stem>.+)_c\.txt$')
-_NSB_NAME = re.compile(r'^(?P<stem>.+)_cb[0-9.]+\.txt$')
+_SIGNAL_NAME = re.compile(r'^(?P<stem>.+)_c\.txt(\.gz)?$')
+_NSB_NAME = re.compile(r'^(?P<stem>.+)_cb[0-9.]+\.txt(\.gz)?$')
+EVENT_FILE_PATTERNS = ('*.txt', '*.txt.gz')
 
 
 def pair_signal_files(paths) -> list:
@@ -67,9 +69,11 @@ def pair_signal_files(paths) -> list:
   out = []
   for name, p in by_name.items():
     m = _NSB_NAME.match(name)
-    if m and f'{m["stem"]}_c.txt' in by_name:
-      partnered.add(f'{m["stem"]}_c.txt')
-      out.append((p, by_name[f'{m["stem"]}_c.txt']))
+    partner = m and next((c for c in (f'{m["stem"]}_c.txt', f'{m["stem"]}_c.txt.gz')
+                          if c in by_name), None)
+    if partner:
+      partnered.add(partner)
+      out.append((p, by_name[partner]))
   for name, p in by_name.items():
     if name in partnered or any(q is p for q, _ in out):
       continue
@@ -227,11 +231,21 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     files = {}
     for p in PARTICLES:
       d = root / p
-      found = sorted(f for f in d.glob('*.txt') if '_clean_' not in f.name) if d.exists() else []
+      found = sorted({f for pat in EVENT_FILE_PATTERNS for f in d.glob(pat)
+                      if '_clean_' not in f.name}) if d.exists() else []
       if not found:
-        raise FileNotFoundError(f'no event files (*.txt) in {d}.\n'
+        raise FileNotFoundError(f'no event files (*.txt, *.txt.gz) in {d}.\n'
                                 f'{self.MANUAL_DOWNLOAD_INSTRUCTIONS}')
       files[p] = pair_signal_files(found)
+      empty = [f for f, _ in files[p] if next(taiga_text.read_events(f), None) is None]
+      if len(empty) == len(files[p]):
+        raise ValueError(f'no {p} events: every event file in {d} is empty '
+                         f'({", ".join(os.path.basename(os.fspath(f)) for f in empty)})')
+      if empty:
+        msg = (f'taiga_iact: WARNING: {len(empty)} of the {len(files[p])} {p} event files '
+               f'hold no event: {", ".join(os.fspath(f) for f in empty)}')
+        print(msg)
+        logging.warning(msg)
     return files
 
   def _simulate(self, download_dir: epath.Path):
@@ -272,7 +286,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _split_examples(self, files, split, batch, cam, table, e_edges, d_edges):
     for particle in PARTICLES:
       for path, signal_path in files[particle]:
-        name = os.path.basename(os.fspath(path))
+        # the split, the key and `file` do not depend on compression: x_cb4.txt.gz is x_cb4.txt
+        name = os.path.basename(os.fspath(path)).removesuffix('.gz')
         pending = []
         in_split = lambda h: _split_of(particle, name, h['n_shower']) == split  # pylint: disable=cell-var-from-loop
         for block, sig in _with_signal(path, signal_path, in_split):

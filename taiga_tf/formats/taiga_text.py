@@ -13,16 +13,22 @@ Cleaned files (`*_clean_*.txt`): header
 then `n_pix` lines of the surviving pixels in the same 5-column form.
 
 Readers are generators (memory does not grow with the file) and every problem is
-an error naming the file, the line and what was expected; nothing is skipped.
+an error naming the file, the line and what was expected; nothing is skipped:
+bytes that are not UTF-8 text (a binary file, a latin-1 byte), a last line cut
+before its newline (a truncated copy), a value float32 cannot hold (|x| >
+3.4e38; the datasets store float32). Gzip-compressed files (`*.txt.gz`, or any
+file starting with the gzip magic bytes) are read transparently, streaming.
 Writers write to a temporary file renamed when complete.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gzip
 import itertools
 import math
 import os
+import zlib
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -37,6 +43,51 @@ _INT_FIELDS = {'n_shower', 'i_scat', 'n_pix', 'n_clean'}
 
 class FormatError(ValueError):
   """Malformed MC file; the message names the file and line."""
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_GZIP_MAGIC = b'\x1f\x8b'
+
+
+def is_gzip(path) -> bool:
+  with open(path, 'rb') as f:
+    return f.read(2) == _GZIP_MAGIC
+
+
+def text_lines(path) -> Iterator[str]:
+  """The text lines of `path` (gzip or plain), each ending in a newline.
+
+  Raises FormatError naming the line for bytes that are not UTF-8 and for a last
+  line without its newline (the file was cut).
+  """
+  compressed = is_gzip(path)
+  with (gzip.open if compressed else open)(path, 'rb') as f:
+    lineno = 0
+    while True:
+      try:
+        raw = f.readline()
+      except (OSError, EOFError, zlib.error) as e:
+        if not compressed:
+          raise
+        raise FormatError(f'{path}:{lineno + 1}: broken gzip stream ({e}): a cut or damaged '
+                          'compressed file') from None
+      if not raw:
+        break
+      lineno += 1
+      if b'\x00' in raw:
+        raise FormatError(f'{path}:{lineno}: NUL byte at column {raw.index(0) + 1}: a binary '
+                          'file, not text (compressed files must be gzip)')
+      try:
+        line = raw.decode('utf-8')
+      except UnicodeDecodeError as e:
+        raise FormatError(f'{path}:{lineno}: byte 0x{raw[e.start]:02x} at column {e.start + 1} '
+                          'is not UTF-8 text (a binary or non-UTF-8 file? compressed files '
+                          'must be gzip)') from None
+      if not line.endswith('\n'):
+        if line.strip():
+          raise FormatError(f'{path}:{lineno}: last line ends without a newline: the file was '
+                            f'cut in the middle of a line ({line.strip()[-40:]!r})')
+      yield line
 
 
 @dataclasses.dataclass
@@ -96,6 +147,9 @@ def _parse_numbers(parts, path, lineno, what):
     if not math.isfinite(v):
       raise FormatError(f'{path}:{lineno}: field {name + 1} of {what} is {v} '
                         f'(expected a finite number)')
+    if abs(v) > FLOAT32_MAX:
+      raise FormatError(f'{path}:{lineno}: field {name + 1} of {what} is {parts[name]}, beyond '
+                        f'float32 (|x| <= {FLOAT32_MAX:.4g}), which the dataset cannot hold')
   return vals
 
 
@@ -108,52 +162,53 @@ def read_blocks(path, header_fields=EVENT_HEADER, keep=None) -> Iterator[Block]:
   path = os.fspath(path)
   n_fields = len(header_fields)
   what = 'header (' + ' '.join(header_fields) + ')'
-  with open(path) as f:
-    lineno = 0
-    for line in f:
-      lineno += 1
-      parts = line.split()
-      if not parts:
-        continue
-      if len(parts) != n_fields:
-        raise FormatError(f'{path}:{lineno}: expected a {n_fields}-field {what}, '
-                          f'got {len(parts)} fields')
-      vals = _parse_numbers(parts, path, lineno, 'header')
-      header = {}
-      for name, v in zip(header_fields, vals):
-        if name in _INT_FIELDS:
-          if v != int(v) or v < 0:
-            raise FormatError(f'{path}:{lineno}: {name} must be a non-negative '
-                              f'integer, got {parts[header_fields.index(name)]!r}')
-          v = int(v)
-        header[name] = v
-      n_pix, head_line = header['n_pix'], lineno
-      lines = list(itertools.islice(f, n_pix))
-      if len(lines) < n_pix:
-        raise FormatError(f'{path}:{head_line}: truncated block: header announces '
-                          f'n_pix={n_pix} pixel lines, file ends after {len(lines)}')
-      lineno += n_pix
-      if keep is not None and not keep(header):
-        continue
-      flat = ''.join(lines).split()
-      if len(flat) != 5 * n_pix:  # find the offending line
-        for k, pline in enumerate(lines):
-          n_f = len(pline.split())
-          if n_f != 5:
-            raise FormatError(
-                f'{path}:{head_line + 1 + k}: expected pixel line {k + 1} of {n_pix} '
-                f'(cluster channel x_cm y_cm amplitude, 5 fields), got {n_f} '
-                f'fields: fewer pixel lines than n_pix={n_pix} announced at line {head_line}?')
-      try:
-        pixels = np.asarray(flat, dtype=np.float64).reshape(n_pix, 5)
-      except ValueError:
-        for k in range(n_pix):  # slow path, only to name the bad line
-          _parse_numbers(flat[5 * k:5 * k + 5], path, head_line + 1 + k, 'pixel line')
-        raise
-      if not np.all(np.isfinite(pixels)):
-        k = int(np.flatnonzero(~np.isfinite(pixels).all(axis=1))[0])
+  f = text_lines(path)
+  lineno = 0
+  for line in f:
+    lineno += 1
+    parts = line.split()
+    if not parts:
+      continue
+    if len(parts) != n_fields:
+      raise FormatError(f'{path}:{lineno}: expected a {n_fields}-field {what}, '
+                        f'got {len(parts)} fields')
+    vals = _parse_numbers(parts, path, lineno, 'header')
+    header = {}
+    for name, v in zip(header_fields, vals):
+      if name in _INT_FIELDS:
+        if v != int(v) or v < 0:
+          raise FormatError(f'{path}:{lineno}: {name} must be a non-negative '
+                            f'integer, got {parts[header_fields.index(name)]!r}')
+        v = int(v)
+      header[name] = v
+    n_pix, head_line = header['n_pix'], lineno
+    lines = list(itertools.islice(f, n_pix))
+    if len(lines) < n_pix:
+      raise FormatError(f'{path}:{head_line}: truncated block: header announces '
+                        f'n_pix={n_pix} pixel lines, file ends after {len(lines)}')
+    lineno += n_pix
+    if keep is not None and not keep(header):
+      continue
+    flat = ''.join(lines).split()
+    if len(flat) != 5 * n_pix:  # find the offending line
+      for k, pline in enumerate(lines):
+        n_f = len(pline.split())
+        if n_f != 5:
+          raise FormatError(
+              f'{path}:{head_line + 1 + k}: expected pixel line {k + 1} of {n_pix} '
+              f'(cluster channel x_cm y_cm amplitude, 5 fields), got {n_f} '
+              f'fields: fewer pixel lines than n_pix={n_pix} announced at line {head_line}?')
+    try:
+      pixels = np.asarray(flat, dtype=np.float64).reshape(n_pix, 5)
+    except ValueError:
+      for k in range(n_pix):  # slow path, only to name the bad line
         _parse_numbers(flat[5 * k:5 * k + 5], path, head_line + 1 + k, 'pixel line')
-      yield Block(header=header, pixels=pixels, path=path, line=head_line)
+      raise
+    bad = ~np.isfinite(pixels) | (np.abs(pixels) > FLOAT32_MAX)
+    if bad.any():
+      k = int(np.flatnonzero(bad.any(axis=1))[0])
+      _parse_numbers(flat[5 * k:5 * k + 5], path, head_line + 1 + k, 'pixel line')
+    yield Block(header=header, pixels=pixels, path=path, line=head_line)
 
 
 def read_events(path, keep=None) -> Iterator[Block]:
