@@ -8,7 +8,10 @@
     m.metadata()   # camera map, class edges, preprocessing, nsb_sigma, ...
 
 Sample i of a call depends only on (seed, i) (`generate_indexed` takes the
-indices explicitly, for writers that resume or shard). The camera, the class
+indices explicitly, for writers that resume or shard; an index must be in
+[0, 2^32), as many samples as one seed gives: take another seed for more). A bad
+class id, a bad index or class_id and index of different lengths are errors
+that say so; an empty class_id gives empty outputs. The camera, the class
 edges and the preprocessing are constants of the graph and `assets/model.json`.
 A model of the signal only (trained with --signal_only) adds the night-sky
 background to its images: Gaussian, sigma `metadata()['nsb_sigma']` pe per
@@ -43,6 +46,11 @@ def sample_pe(generator, prep: Preprocessing, mask, z_dim: int, class_id, seed, 
   return noise.add_nsb(prep.inverse(x) * mask, seed, index, nsb_sigma, mask)
 
 
+# Sample indices are checked to lie in [0, INDEX_LIMIT): the per-sample noise
+# (taiga_tf.noise) hashes 32 bits of the index, so larger ones would alias.
+INDEX_LIMIT = 2 ** 32
+
+
 class _ExportModule(tf.Module):
   """The interface every export shares: generate, generate_indexed, metadata.
 
@@ -61,18 +69,31 @@ class _ExportModule(tf.Module):
     self._info = {k: tf.constant(v) for k, v in info.items()}
     self.model_json = tf.saved_model.Asset(asset_path)
 
-  def _check(self, class_id):
+  def _checks(self, class_id, index) -> list:
     msg = f'class_id must be in [0, {self._num_classes})'
-    tf.debugging.assert_greater_equal(class_id, 0, message=msg)
-    tf.debugging.assert_less(class_id, self._num_classes, message=msg)
+    idx_msg = ('index must be in [0, 2^32): sample i is a function of (seed, i) with 32 bits of '
+               'i; take another seed for more samples')
+    return [
+        tf.debugging.assert_greater_equal(class_id, 0, message=msg),
+        tf.debugging.assert_less(class_id, self._num_classes, message=msg),
+        tf.debugging.assert_equal(tf.size(class_id), tf.size(index),
+                                  message='class_id and index must have the same length'),
+        tf.debugging.assert_non_negative(index, message=idx_msg),
+        tf.debugging.assert_less(index, tf.constant(INDEX_LIMIT, tf.int64), message=idx_msg)]
+
+  def _guarded(self, class_id, index, images):
+    """Checks the arguments before anything runs; `images()` unless class_id is empty
+    (then empty outputs)."""
+    empty = lambda: tf.zeros([0, self._size, self._size], tf.float32)
+    with tf.control_dependencies(self._checks(class_id, index)):
+      return self._outputs(tf.cond(tf.size(class_id) > 0, images, empty))
 
   def _outputs(self, pe):
     pixels = tf.gather(tf.reshape(pe, [-1, self._size * self._size]), self._flat_index, axis=1)
     return {'image': pe, 'pixels': pixels}
 
   def _run(self, class_id, seed, index):
-    self._check(class_id)
-    return self._outputs(self._images(class_id, seed, index))
+    return self._guarded(class_id, index, lambda: self._images(class_id, seed, index))
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name='class_id'),
                                 tf.TensorSpec([2], tf.int64, name='seed')])

@@ -38,15 +38,16 @@ class DiffusionModule(_ExportModule):
       setattr(self, f'sample_{name}', tf.function(self._sampler_fn(name), input_signature=_SIG))
 
   def _pe(self, name, class_id, seed, index, num_steps, guidance):
-    self._check(class_id)
-    tf.debugging.assert_positive(num_steps, message='num_steps must be >= 1')
-    return sampling.sample_pe(self._network, self._prep, self._mask, self._cfg, class_id, seed,
-                              index, name, num_steps, guidance, null_class=self._num_classes,
-                              nsb_sigma=self._nsb_sigma)
+    with tf.control_dependencies([tf.debugging.assert_positive(
+        num_steps, message='num_steps must be >= 1')]):
+      return sampling.sample_pe(self._network, self._prep, self._mask, self._cfg, class_id, seed,
+                                index, name, num_steps, guidance,
+                                null_class=self._num_classes, nsb_sigma=self._nsb_sigma)
 
   def _sampler_fn(self, name):
     def fn(class_id, seed, index, num_steps, guidance):
-      return self._outputs(self._pe(name, class_id, seed, index, num_steps, guidance))
+      return self._guarded(class_id, index,
+                           lambda: self._pe(name, class_id, seed, index, num_steps, guidance))
     fn.__name__ = f'sample_{name}'
     return fn
 
@@ -60,10 +61,12 @@ class DiffusionModule(_ExportModule):
     """Any sampler by name (for compiled, fixed-sampler use take sample_<name>)."""
     names = list(solvers.SAMPLERS)
     known = tf.reduce_any(tf.equal(sampler, names))
-    tf.debugging.Assert(known, ['sampler must be one of ' + ', '.join(names) + '; got', sampler])
+    ok = tf.debugging.Assert(known, ['sampler must be one of ' + ', '.join(names) + '; got',
+                                     sampler])
     k = tf.argmax(tf.cast(tf.equal(sampler, names), tf.int32), output_type=tf.int32)
     branches = [lambda n=n: self._pe(n, class_id, seed, index, num_steps, guidance) for n in names]
-    return self._outputs(tf.switch_case(k, branches))
+    with tf.control_dependencies([ok]):
+      return self._guarded(class_id, index, lambda: tf.switch_case(k, branches))
 
 
 def export(net, prep: Preprocessing, camera: Camera, num_classes: int, cfg: edm_lib.EDMConfig,
