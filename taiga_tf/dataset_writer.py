@@ -7,9 +7,16 @@ Work happens in `<output_dir>.incomplete/`: every shard is written to a `.tmp`
 file renamed when complete, a `state.json` pins the run's arguments, and the
 folder is renamed to <output_dir> only when every shard exists. Started again
 with the same arguments, a run skips the finished shards: no duplicates, no gaps.
+
+`claim_output_dir` runs first, before any work: it fails when the output path is
+a file, when it is an existing folder that this writer did not write (also with
+overwrite: only a dataset of the same name is ever replaced, and only once the new
+one is complete), and when another process is writing into it (an exclusive
+flock on `<output_dir>.lock`, released by the OS if that process dies).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -18,6 +25,70 @@ import zlib
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+
+
+class OutputDirError(ValueError):
+  """The output directory cannot be used (exists, not ours, busy, not writable)."""
+
+
+def written_by(path: str, name: str) -> bool:
+  """Whether `path` is a finished dataset folder that a DatasetWriter named `name` wrote."""
+  try:
+    with open(os.path.join(path, 'dataset_info.json')) as f:
+      return json.load(f).get('name') == name
+  except (OSError, ValueError):
+    return False
+
+
+class OutputLock:
+  """An exclusive, non-blocking flock on `<output_dir>.lock` (held while open)."""
+
+  def __init__(self, output_dir: str):
+    self.path = output_dir + '.lock'
+    self._f = open(self.path, 'a+')   # pylint: disable=consider-using-with
+    try:
+      fcntl.flock(self._f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      self._f.seek(0)
+      who = self._f.read().strip() or 'another process'
+      self._f.close()
+      raise OutputDirError(f'{output_dir} is being written by {who} (lock {self.path}); wait '
+                           'for it to finish or stop it first') from None
+    self._f.seek(0)
+    self._f.truncate()
+    self._f.write(f'taiga_tf pid {os.getpid()}')
+    self._f.flush()
+
+  def release(self):
+    if not self._f.closed:
+      try:
+        os.remove(self.path)
+      except FileNotFoundError:
+        pass
+      self._f.close()
+
+
+def claim_output_dir(output_dir: str, name: str, overwrite: bool) -> OutputLock:
+  """Checks `output_dir` before any work and locks it for this process."""
+  out = os.path.abspath(output_dir)
+  parent = os.path.dirname(out)
+  if os.path.exists(out) and not os.path.isdir(out):
+    raise OutputDirError(f'--output_dir {out} is a file, not a folder')
+  if os.path.exists(out) and not overwrite:
+    raise OutputDirError(f'{out} exists (use --overwrite to replace a dataset this app wrote)')
+  if os.path.isdir(out) and overwrite and not written_by(out, name):
+    raise OutputDirError(f'{out} is not a {name} dataset (no dataset_info.json naming it): '
+                         '--overwrite replaces only a dataset this app wrote; remove it yourself '
+                         'or choose another --output_dir')
+  if os.path.exists(out + '.incomplete') and not os.path.isdir(out + '.incomplete'):
+    raise OutputDirError(f'{out}.incomplete is a file, not the folder of an interrupted run')
+  try:
+    os.makedirs(parent, exist_ok=True)
+  except OSError as e:
+    raise OutputDirError(f'cannot create {parent}: {e.strerror}') from None
+  if not os.access(parent, os.W_OK):
+    raise OutputDirError(f'{parent} is not writable')
+  return OutputLock(out)
 
 
 class DatasetWriter:
@@ -33,6 +104,9 @@ class DatasetWriter:
     if os.path.exists(self.output_dir):
       if not overwrite:
         raise FileExistsError(f'{self.output_dir} exists (use --overwrite to replace it)')
+      if not written_by(self.output_dir, name):
+        raise OutputDirError(f'{self.output_dir} is not a {name} dataset: --overwrite replaces '
+                             'only a dataset this app wrote')
     state = dict(state, n_examples=n_examples, n_shards=self.n_shards)
     state_path = os.path.join(self.tmp, 'state.json')
     if os.path.exists(state_path):

@@ -7,7 +7,9 @@ Writes <output_dir>/report.json, PNG plots and TensorBoard summaries
 (<output_dir>/tensorboard); the classifiers trained on MC are kept in
 <output_dir>/classifiers (or --classifier_dir) and reused.
 """
-from absl import app, flags, logging
+from absl import app, flags
+
+from taiga_tf import console
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('generated', None, 'Generated dataset directory (taiga_tf.generate output).')
@@ -24,20 +26,21 @@ flags.mark_flags_as_required(['generated', 'output_dir'])
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)
-  from taiga_tf import evaluation  # pylint: disable=g-import-not-at-top
-  cfg = evaluation.EvalConfig(
-      generated=FLAGS.generated, reference=FLAGS.reference, data_dir=FLAGS.data_dir,
-      output_dir=FLAGS.output_dir, classifier_dir=FLAGS.classifier_dir,
-      max_examples=FLAGS.max_examples, max_train=FLAGS.max_train, epochs=FLAGS.epochs,
-      seed=FLAGS.seed)
-  report = evaluation.evaluate(cfg)
-  print(evaluation.summary_table(report))
-  g = report['gamma_hadron']
-  print(f"taiga_tf.evaluate: {report['n_generated']} generated vs {report['n_mc_test']} MC test "
-        f"{report['particle']}s: gamma/hadron pass (>0.5) {g['pass_generated_0.5']:.3f} vs MC "
-        f"{g['pass_mc_0.5']:.3f}, two-sample AUC {report['two_sample']['auc']:.3f}; "
-        f"report in {FLAGS.output_dir}/report.json")
+  console.start_tensorflow()
+  with console.user_errors('taiga_tf.evaluate'):
+    from taiga_tf import evaluation  # pylint: disable=g-import-not-at-top
+    cfg = evaluation.EvalConfig(
+        generated=FLAGS.generated, reference=FLAGS.reference, data_dir=FLAGS.data_dir,
+        output_dir=FLAGS.output_dir, classifier_dir=FLAGS.classifier_dir,
+        max_examples=FLAGS.max_examples, max_train=FLAGS.max_train, epochs=FLAGS.epochs,
+        seed=FLAGS.seed)
+    report = evaluation.evaluate(cfg)
+    print(evaluation.summary_table(report))
+    g = report['gamma_hadron']
+    print(f"taiga_tf.evaluate: {report['n_generated']} generated vs {report['n_mc_test']} MC test "
+          f"{report['particle']}s: gamma/hadron pass (>0.5) {g['pass_generated_0.5']:.3f} vs MC "
+          f"{g['pass_mc_0.5']:.3f}, two-sample AUC {report['two_sample']['auc']:.3f}; "
+          f"report in {FLAGS.output_dir}/report.json")
 
 
 if __name__ == '__main__':

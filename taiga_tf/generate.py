@@ -10,7 +10,9 @@ started again with the same arguments; the output appears only when complete.
 """
 import json
 
-from absl import app, flags, logging
+from absl import app, flags
+
+from taiga_tf import console
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('model', None, 'SavedModel directory (<workdir>/saved_model).')
@@ -33,19 +35,20 @@ flags.mark_flags_as_required(['model', 'output_dir'])
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)
-  from taiga_tf import generation  # pylint: disable=g-import-not-at-top
-  cfg = generation.GenerateConfig(
-      model=FLAGS.model, output_dir=FLAGS.output_dir, plan=FLAGS.plan,
-      num_examples=FLAGS.num_examples, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
-      num_shards=FLAGS.num_shards, jit_compile=FLAGS.jit_compile, data_dir=FLAGS.data_dir,
-      overwrite=FLAGS.overwrite, sampler=FLAGS.sampler, num_steps=FLAGS.num_steps,
-      guidance=FLAGS.guidance)
-  s = generation.generate(cfg)
-  print(json.dumps(s, default=str))
-  print(f"taiga_tf.generate: {s['num_examples']} examples ({FLAGS.plan}) in {s['output_dir']}: "
-        f"{s['generated_now']} generated in {s['seconds']:.1f} s ({s['images_per_s']:.0f} images/s "
-        f"end to end, sampler {s['sampling_images_per_s']:.0f} images/s)")
+  console.start_tensorflow()
+  with console.user_errors('taiga_tf.generate'):
+    from taiga_tf import generation  # pylint: disable=g-import-not-at-top
+    cfg = generation.GenerateConfig(
+        model=FLAGS.model, output_dir=FLAGS.output_dir, plan=FLAGS.plan,
+        num_examples=FLAGS.num_examples, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
+        num_shards=FLAGS.num_shards, jit_compile=FLAGS.jit_compile, data_dir=FLAGS.data_dir,
+        overwrite=FLAGS.overwrite, sampler=FLAGS.sampler, num_steps=FLAGS.num_steps,
+        guidance=FLAGS.guidance)
+    s = generation.generate(cfg)
+    print(json.dumps(s, default=str))
+    print(f"taiga_tf.generate: {s['num_examples']} examples ({FLAGS.plan}) in {s['output_dir']}: "
+          f"{s['generated_now']} generated in {s['seconds']:.1f} s ({s['images_per_s']:.0f} images/s "
+          f"end to end, sampler {s['sampling_images_per_s']:.0f} images/s)")
 
 
 if __name__ == '__main__':

@@ -16,7 +16,8 @@ import numpy as np
 
 from taiga_tf import data as data_lib
 from taiga_tf import plans, samplers
-from taiga_tf.dataset_writer import DatasetWriter, generated_features, serialize_generated
+from taiga_tf.dataset_writer import (DatasetWriter, claim_output_dir, generated_features,
+                                     serialize_generated)
 
 NAME = 'taiga_iact_generated'
 
@@ -87,7 +88,33 @@ def _writer_thread(q, writer, stats):
       shard.abort()
 
 
+def check_config(cfg: GenerateConfig):
+  """Argument errors, before any work."""
+  if cfg.batch_size < 1:
+    raise ValueError(f'batch_size must be >= 1, got {cfg.batch_size}')
+  if cfg.num_shards is not None and cfg.num_shards < 1:
+    raise ValueError(f'num_shards must be >= 1 (or unset for ~10,000 examples per shard), '
+                     f'got {cfg.num_shards}')
+  if cfg.num_examples is not None and cfg.num_examples < 1:
+    raise ValueError(f'num_examples must be >= 1, got {cfg.num_examples}')
+  if cfg.num_steps is not None and cfg.num_steps < 1:
+    raise ValueError(f'num_steps must be >= 1, got {cfg.num_steps}')
+  if not os.path.isdir(cfg.model):
+    raise FileNotFoundError(f'--model {cfg.model} is not a folder (an exported SavedModel, '
+                            '<workdir>/saved_model)')
+
+
 def generate(cfg: GenerateConfig, log=print) -> dict:
+  """Writes the dataset; the output folder is checked and locked before any work."""
+  check_config(cfg)
+  lock = claim_output_dir(cfg.output_dir, NAME, cfg.overwrite)
+  try:
+    return _generate(cfg, log)
+  finally:
+    lock.release()
+
+
+def _generate(cfg: GenerateConfig, log=print) -> dict:
   t_start = time.time()
   model, info, meta = samplers.load_generator(cfg.model)
   n_mc = info['n_energy_bins'] * info['n_distance_bins']

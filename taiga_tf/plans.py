@@ -53,8 +53,16 @@ def balanced(mc_counts, total: int, n_energy_bins: int, n_distance_bins: int) ->
 
 
 def from_file(path: str, num_classes: int, total: int | None = None) -> np.ndarray:
-  with open(path) as f:
-    spec = json.load(f)
+  try:
+    with open(path, encoding='utf-8') as f:
+      spec = json.load(f)
+  except json.JSONDecodeError as e:
+    raise ValueError(f'{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg}); a counts plan is '
+                     '{"class_id": count, ...} or a list of counts') from None
+  except UnicodeDecodeError:
+    raise ValueError(f'{path}: not UTF-8 text; a counts plan is a JSON file') from None
+  except OSError as e:
+    raise ValueError(f'{path}: cannot read the counts plan ({e.strerror})') from None
   out = np.zeros(num_classes, np.int64)
   if isinstance(spec, list):
     if len(spec) != num_classes:

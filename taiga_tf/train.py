@@ -10,7 +10,9 @@ resumes from the last checkpoint. Progress on the console, TensorBoard under
 import dataclasses
 import json
 
-from absl import app, flags, logging
+from absl import app, flags
+
+from taiga_tf import console
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('model', 'cgan', ['cgan', 'diffusion'],
@@ -75,21 +77,22 @@ def config_from_flags():
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)
-  from taiga_tf import training  # pylint: disable=g-import-not-at-top
-  training.configure_devices(FLAGS.num_cpu_devices)
-  s = training.train(config_from_flags())
-  print(json.dumps(s, default=str))
-  cond = (f", conditioning: mean |median size error| {s['mean_abs_median_size_rel_err']:.2f}, "
-          f"W1(log size) {s['w1_log_size']:.3f}" if 'w1_log_size' in s else '')
-  if 'd_loss' in s:
-    losses = f", d_loss {s['d_loss']:.3f}, g_loss {s['g_loss']:.3f}"
-  elif 'loss' in s:
-    losses = f", loss {s['loss']:.4f}"
-  else:
-    losses = ' (already complete)'
-  print(f"taiga_tf.train: {s['steps']} steps ({s['model']}) in {s['seconds']:.0f} s{losses}{cond}; "
-        f"SavedModel {s.get('saved_model', '(not exported)')}")
+  console.start_tensorflow()
+  with console.user_errors('taiga_tf.train'):
+    from taiga_tf import training  # pylint: disable=g-import-not-at-top
+    training.configure_devices(FLAGS.num_cpu_devices)
+    s = training.train(config_from_flags())
+    print(json.dumps(s, default=str))
+    cond = (f", conditioning: mean |median size error| {s['mean_abs_median_size_rel_err']:.2f}, "
+            f"W1(log size) {s['w1_log_size']:.3f}" if 'w1_log_size' in s else '')
+    if 'd_loss' in s:
+      losses = f", d_loss {s['d_loss']:.3f}, g_loss {s['g_loss']:.3f}"
+    elif 'loss' in s:
+      losses = f", loss {s['loss']:.4f}"
+    else:
+      losses = ' (already complete)'
+    print(f"taiga_tf.train: {s['steps']} steps ({s['model']}) in {s['seconds']:.0f} s{losses}{cond}; "
+          f"SavedModel {s.get('saved_model', '(not exported)')}")
 
 
 if __name__ == '__main__':

@@ -193,3 +193,84 @@ def test_sampler_flags_are_rejected_for_a_cgan(smoke_saved_model, dummy_data_dir
     generation.generate(_cfg(smoke_saved_model, dummy_data_dir, tmp_path / 'x', plan='imbalanced',
                              num_examples=8, sampler='heun'), log=lambda *x: None)
   assert not (tmp_path / 'x').exists() and not (tmp_path / 'x.incomplete').exists()
+
+
+@pytest.mark.parametrize('kw,pattern', [
+    (dict(batch_size=0), 'batch_size must be >= 1, got 0'),
+    (dict(batch_size=-8), 'batch_size must be >= 1, got -8'),
+    (dict(num_shards=0), 'num_shards must be >= 1'),
+    (dict(num_examples=-5), 'num_examples must be >= 1, got -5'),
+])
+def test_bad_arguments_fail_before_any_work(smoke_saved_model, dummy_data_dir, tmp_path, kw, pattern):
+  kw = {'plan': 'imbalanced', 'num_examples': 8, **kw}
+  with pytest.raises(ValueError, match=pattern):
+    generation.generate(_cfg(smoke_saved_model, dummy_data_dir, tmp_path / 'x', **kw))
+  assert os.listdir(tmp_path) == []          # not even a lock or an .incomplete folder
+
+
+def test_bad_counts_json_names_its_file(smoke_saved_model, dummy_data_dir, tmp_path):
+  bad = tmp_path / 'plan.json'
+  bad.write_text('{"3": 2,\n')
+  with pytest.raises(ValueError, match=r'plan.json:2:1: not valid JSON'):
+    generation.generate(_cfg(smoke_saved_model, dummy_data_dir, tmp_path / 'x',
+                             plan=f'counts:{bad}'), log=lambda *x: None)
+
+
+def test_output_dir_that_is_a_file_or_not_a_generated_dataset(smoke_saved_model, dummy_data_dir,
+                                                              tmp_path, monkeypatch):
+  """Both fail before the model is even loaded; --overwrite never deletes a foreign folder."""
+  def no_load(*a, **k):
+    raise AssertionError('loaded the model before checking the output')
+  monkeypatch.setattr(samplers, 'load_generator', no_load)
+  afile = tmp_path / 'afile'
+  afile.write_text('keep me')
+  with pytest.raises(ValueError, match='is a file, not a folder'):
+    generation.generate(_cfg(smoke_saved_model, dummy_data_dir, afile, plan='imbalanced',
+                             num_examples=8, overwrite=True))
+  foreign = tmp_path / 'results'
+  foreign.mkdir()
+  (foreign / 'thesis.tex').write_text('keep me')
+  with pytest.raises(ValueError, match='not a taiga_iact_generated dataset'):
+    generation.generate(_cfg(smoke_saved_model, dummy_data_dir, foreign, plan='imbalanced',
+                             num_examples=8, overwrite=True))
+  assert afile.read_text() == 'keep me' and (foreign / 'thesis.tex').read_text() == 'keep me'
+
+
+def test_second_writer_is_refused_and_a_dead_writer_releases(smoke_saved_model, dummy_data_dir,
+                                                             tmp_path):
+  out = tmp_path / 'gen'
+  holder = subprocess.Popen(
+      [sys.executable, '-c', textwrap.dedent(f'''
+          import sys, time
+          from taiga_tf.dataset_writer import OutputLock
+          lock = OutputLock({str(out)!r})
+          print('locked', flush=True)
+          time.sleep(300)
+      ''')], stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == 'locked'
+    with pytest.raises(ValueError, match=rf'gen is being written by taiga_tf pid {holder.pid}'):
+      generation.generate(_cfg(smoke_saved_model, dummy_data_dir, out, plan='imbalanced',
+                               num_examples=8), log=lambda *x: None)
+    assert not (out.parent / 'gen.incomplete').exists()
+  finally:
+    holder.kill()           # SIGKILL: the OS drops the flock, the stale lock file stays
+    holder.wait()
+  generation.generate(_cfg(smoke_saved_model, dummy_data_dir, out, plan='imbalanced',
+                           num_examples=8), log=lambda *x: None)
+  assert tfds.builder_from_directory(str(out)).info.splits['train'].num_examples == 8
+  assert not (tmp_path / 'gen.lock').exists()
+  # and --overwrite replaces a dataset this app wrote
+  generation.generate(_cfg(smoke_saved_model, dummy_data_dir, out, plan='imbalanced',
+                           num_examples=16, overwrite=True), log=lambda *x: None)
+  assert tfds.builder_from_directory(str(out)).info.splits['train'].num_examples == 16
+
+
+def test_app_prints_one_line_errors_and_no_tensorflow_noise(tmp_path):
+  env = {k: v for k, v in os.environ.items() if k not in ('TF_CPP_MIN_LOG_LEVEL',)}
+  out = subprocess.run([sys.executable, '-m', 'taiga_tf.generate', f'--model={tmp_path}',
+                        f'--output_dir={tmp_path / "x"}', '--batch_size=0'],
+                       capture_output=True, text=True, env=env, timeout=300)
+  assert out.returncode == 2
+  assert out.stderr.strip() == 'taiga_tf.generate: error: batch_size must be >= 1, got 0'
+  assert out.stdout == ''
