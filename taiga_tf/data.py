@@ -120,23 +120,45 @@ def particle_filter(particle: str | None):
 
 def training_dataset(spec: DatasetSpec, prep: Preprocessing, batch_size: int, n_slots: int,
                      particle: str | None = 'gamma', condition_on_particle: bool = False,
-                     split: str = 'train', seed: int = 0, cache: bool = True,
-                     image_key: str = 'image') -> tf.data.Dataset:
+                     split: str = 'train', seed: int = 0, image_key: str = 'image',
+                     start_step: int = 0) -> tf.data.Dataset:
   """Endless batches {'image': [B, n_slots, H, W, 1], 'label': [B, n_slots], 'pos': [B]}.
 
   n_slots independent real images per batch position feed the n_disc
   discriminator steps of one training step. image_key: the feature learnt
   ('image', or 'image_signal' for a model of the signal only).
+
+  The order is a pure function of (seed, step): the split is read once, in its
+  stored order, into memory, and example j of the endless stream is example
+  index_shuffle(j mod N; seed, epoch j // N) (a stateless permutation per epoch).
+  A run resumed at `start_step` therefore sees exactly the batches the
+  uninterrupted run would have, and two runs with one seed see the same data.
   """
   to_label = label_fn(spec.n_classes, condition_on_particle)
-  ds = spec.builder.as_dataset(split=split, shuffle_files=True,
-                               read_config=tfds.ReadConfig(shuffle_seed=seed))
+  ds = spec.builder.as_dataset(split=split, shuffle_files=False,
+                               read_config=tfds.ReadConfig(interleave_cycle_length=1))
   ds = ds.filter(particle_filter(particle)).map(
-      lambda ex: (prep.forward(ex[image_key])[..., None], to_label(ex)),
-      num_parallel_calls=tf.data.AUTOTUNE)
-  if cache:
-    ds = ds.cache()
-  ds = ds.shuffle(10000, seed=seed, reshuffle_each_iteration=True).repeat()
+      lambda ex: (prep.forward(ex[image_key]), to_label(ex)), num_parallel_calls=tf.data.AUTOTUNE,
+      deterministic=True)
+  xs, ys = [], []
+  for x, y in ds.batch(4096):
+    xs.append(x)
+    ys.append(y)
+  if not xs:
+    raise ValueError(f'{spec.builder.info.full_name}: no {particle or ""} examples in split '
+                     f'{split!r}')
+  images, labels = tf.concat(xs, 0)[..., None], tf.concat(ys, 0)
+  n = int(labels.shape[0])
+  per_step = batch_size * n_slots
+
+  def example(j):
+    epoch, pos = j // n, j % n
+    k = tf.random.experimental.index_shuffle(pos, tf.stack([tf.cast(seed, tf.int64), epoch]),
+                                             n - 1)
+    return tf.gather(images, k), tf.gather(labels, k)
+
+  ds = tf.data.Dataset.range(start_step * per_step, 2 ** 62).map(
+      example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(n_slots, drop_remainder=True).batch(batch_size, drop_remainder=True)
   ds = ds.map(lambda x, y: {'image': x, 'label': y, 'pos': tf.range(batch_size, dtype=tf.int32)})
   return ds.prefetch(tf.data.AUTOTUNE)

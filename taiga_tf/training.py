@@ -120,8 +120,34 @@ def num_labels(cfg: TrainConfig, n_classes: int) -> int:
 
 
 def build_model(cfg: TrainConfig, camera: Camera, n_classes: int, strategy, state=None):
-  """The model with built weights and optimizers, inside the strategy scope."""
+  """The model with built weights and optimizers, inside the strategy scope; the
+  initial weights are a function of cfg.seed (Keras's global seed is set first)."""
+  import keras  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(cfg.seed)
   return KINDS[cfg.model].build(cfg, camera, num_labels(cfg, n_classes), strategy, state or {})
+
+
+# The flags that define the model a workdir holds (its variables, labels, data and
+# what it learns); the others (steps, learning rates, logging, evaluation) may
+# change when a run is resumed.
+MODEL_FLAGS = ('model', 'dataset', 'particle', 'condition_on_particle', 'signal_only', 'z_dim',
+               'embed_dim', 'g_channels', 'd_channels', 'n_disc', 'channels', 'channel_mult',
+               'num_res_blocks', 'attn_resolutions', 'emb_dim', 'mixed_precision', 'seed')
+
+
+def check_resume(cfg: TrainConfig):
+  """Raises if cfg.workdir holds a run whose model flags differ from cfg's."""
+  path = os.path.join(cfg.workdir, 'config.json')
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    old = json.load(f).get('train_config', {})
+  new = dataclasses.asdict(cfg)
+  diff = [f'--{k}: {old[k]!r} in the workdir, {new[k]!r} now' for k in MODEL_FLAGS
+          if k in old and str(old[k]) != str(new[k])]
+  if diff:
+    raise ValueError(f'{cfg.workdir} holds a model of another configuration; resuming it needs '
+                     'the same model flags (or a new --workdir): ' + '; '.join(diff))
 
 
 def make_step_fn(model, strategy, jit: bool):
@@ -255,6 +281,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
   if cfg.model not in KINDS:
     raise ValueError(f'unknown model {cfg.model!r}: one of {", ".join(KINDS)}')
   kind = KINDS[cfg.model]
+  check_resume(cfg)
   os.makedirs(cfg.workdir, exist_ok=True)
   strategy = make_strategy(cfg.num_cpu_devices)
   jit = resolve_jit(cfg.jit_compile, strategy)
@@ -272,8 +299,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
     start = int(model.step_counter.numpy())
     log(f'train: resumed from {manager.latest_checkpoint} at step {start}')
   ds = data_lib.training_dataset(spec, prep, cfg.batch_size, kind.n_slots(cfg), train_particle(cfg),
-                                 cfg.condition_on_particle, seed=cfg.seed + 1000003 * start,
-                                 image_key=data_lib.image_key(cfg.signal_only))
+                                 cfg.condition_on_particle, seed=cfg.seed,
+                                 image_key=data_lib.image_key(cfg.signal_only), start_step=start)
   it = iter(strategy.experimental_distribute_dataset(ds))
   step_fn = make_step_fn(model, strategy, jit)
   writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, 'train'))

@@ -61,8 +61,8 @@ def test_training_labels_with_and_without_particle(dummy_data_dir):
   prep = Preprocessing()
   both = data_lib.load_columns(spec, 'train', None, condition_on_particle=True)
   gammas = data_lib.load_columns(spec, 'train', 'gamma')
-  assert len(both['label']) == 50 and len(gammas['label']) == 26
+  assert len(both['label']) == 52 and len(gammas['label']) == 28
   assert (both['label'] >= 100).sum() == 24 and gammas['label'].max() < 100
-  batch = next(iter(data_lib.training_dataset(spec, prep, 8, 2, None, True, cache=False)))
+  batch = next(iter(data_lib.training_dataset(spec, prep, 8, 2, None, True)))
   assert batch['image'].shape == (8, 2, 32, 32, 1) and batch['label'].shape == (8, 2)
   np.testing.assert_allclose(prep.inverse(batch['image']).numpy().max() > 10, True)
