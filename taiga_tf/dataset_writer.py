@@ -75,7 +75,7 @@ def claim_output_dir(output_dir: str, name: str, overwrite: bool) -> OutputLock:
   if os.path.exists(out) and not os.path.isdir(out):
     raise OutputDirError(f'--output_dir {out} is a file, not a folder')
   if os.path.exists(out) and not overwrite:
-    raise OutputDirError(f'{out} exists (use --overwrite to replace a dataset this app wrote)')
+    raise FileExistsError(f'{out} exists (use --overwrite to replace a dataset this app wrote)')
   if os.path.isdir(out) and overwrite and not written_by(out, name):
     raise OutputDirError(f'{out} is not a {name} dataset (no dataset_info.json naming it): '
                          '--overwrite replaces only a dataset this app wrote; remove it yourself '

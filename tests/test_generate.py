@@ -140,7 +140,7 @@ def test_cli_output_loads_without_taiga_tf_and_concatenates(smoke_saved_model, d
                      timeout=300)
   assert r.returncode == 0, r.stderr[-3000:]
   res = json.loads(r.stdout.strip().splitlines()[-1])
-  assert res == {'n': 50 + 64, 'plan': 'balanced'}
+  assert res == {'n': 52 + 64, 'plan': 'balanced'}
 
 
 def test_fast_serializer_matches_tfds():

@@ -6,8 +6,13 @@ import tensorflow as tf
 SEED = tf.constant([5, 6], tf.int64)
 
 
+_LOADED = {}    # one load per export: a restored score model's graphs take ~1 GB
+
+
 def _endpoints(path):
-  m = tf.saved_model.load(path)
+  if path not in _LOADED:
+    _LOADED[path] = tf.saved_model.load(path)
+  m = _LOADED[path]
   calls = {'generate_indexed': lambda y, i: m.generate_indexed(class_id=y, seed=SEED, index=i)}
   if hasattr(m, 'sample_heun'):
     two, one = tf.constant(2), tf.constant(1.0)

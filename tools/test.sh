@@ -4,4 +4,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
-.venv/bin/python -m pytest tests "$@"
+# Two pytest processes: TensorFlow keeps the graphs of every SavedModel a process
+# restores (a score model's are ~1 GB), so the tests that restore exports many
+# times run in a process of their own and the memory is returned in between.
+HEAVY="tests/test_generate.py tests/test_savedmodel_inputs.py tests/test_train_app.py tests/test_diffusion_model.py tests/test_evaluate.py"
+LIGHT=$(ls tests/test_*.py | grep -v -F -x -f <(tr ' ' '\n' <<< "$HEAVY"))
+status=0
+.venv/bin/python -m pytest $LIGHT "$@" || status=$?
+.venv/bin/python -m pytest $HEAVY "$@" || status=$?
+exit $status
