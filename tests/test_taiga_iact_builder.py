@@ -35,6 +35,13 @@ def test_split_keeps_showers_together():
   assert abs(counts['validation'] / 20000 - 0.1) < 0.02
 
 
+def _copy_dummy(manual):
+  for p in ('gamma', 'proton'):
+    (manual / p).mkdir(parents=True)
+    for f in (BUILDER_DIR / 'dummy_data' / p).glob('*.txt'):
+      (manual / p / f.name).write_bytes(f.read_bytes())
+
+
 @pytest.fixture(scope='module')
 def built_mc(tmp_path_factory):
   data_dir = tmp_path_factory.mktemp('data')
@@ -127,12 +134,8 @@ def test_pairing_of_signal_files():
 
 def test_signal_file_out_of_step_fails_with_both_files(tmp_path):
   from taiga_tf.formats import taiga_text
-  src = BUILDER_DIR / 'dummy_data'
   manual = tmp_path / 'manual'
-  for p in ('gamma', 'proton'):
-    (manual / p).mkdir(parents=True)
-    for f in (src / p).glob('*.txt'):
-      (manual / p / f.name).write_text(f.read_text())
+  _copy_dummy(manual)
   c_file = manual / 'gamma' / 'iact29_gamma_c.txt'
   blocks = list(taiga_text.read_events(c_file))
   taiga_text.write_blocks(c_file, [(b.header, b.pixels) for b in blocks[:3] + blocks[4:]])
@@ -165,11 +168,7 @@ def test_loads_without_taiga_tf(built_mc, tmp_path):
 
 def test_bad_file_fails_build_with_file_and_line(tmp_path):
   manual = tmp_path / 'manual'
-  for p in ('gamma', 'proton'):
-    (manual / p).mkdir(parents=True)
-    src = BUILDER_DIR / 'dummy_data' / p
-    for f in src.glob('*.txt'):
-      (manual / p / f.name).write_text(f.read_text())
+  _copy_dummy(manual)
   bad = manual / 'proton' / 'iact01_proton_cb4.txt'
   lines = bad.read_text().splitlines()
   lines[5] = lines[5].rsplit(' ', 1)[0] + ' nan'
@@ -182,13 +181,6 @@ def test_bad_file_fails_build_with_file_and_line(tmp_path):
   # no half-written dataset version left behind
   version_dir = data_dir / 'taiga_iact' / 'mc' / builder_mod.Builder.VERSION.__str__()
   assert not version_dir.exists()
-
-
-def _copy_dummy(manual):
-  for p in ('gamma', 'proton'):
-    (manual / p).mkdir(parents=True)
-    for f in (BUILDER_DIR / 'dummy_data' / p).glob('*.txt'):
-      (manual / p / f.name).write_bytes(f.read_bytes())
 
 
 def test_gzip_inputs_and_empty_files(tmp_path, capsys):

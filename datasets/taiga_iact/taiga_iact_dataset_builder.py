@@ -65,19 +65,17 @@ def pair_signal_files(paths) -> list:
   """
   paths = sorted(paths, key=lambda p: os.path.basename(os.fspath(p)))
   by_name = {os.path.basename(os.fspath(p)): p for p in paths}
-  partnered = set()
-  out = []
+  used, out = set(), []
   for name, p in by_name.items():
     m = _NSB_NAME.match(name)
     partner = m and next((c for c in (f'{m["stem"]}_c.txt', f'{m["stem"]}_c.txt.gz')
                           if c in by_name), None)
     if partner:
-      partnered.add(partner)
+      used.update((name, partner))
       out.append((p, by_name[partner]))
   for name, p in by_name.items():
-    if name in partnered or any(q is p for q, _ in out):
-      continue
-    out.append((p, p if _SIGNAL_NAME.match(name) else None))
+    if name not in used:
+      out.append((p, p if _SIGNAL_NAME.match(name) else None))
   return sorted(out, key=lambda pq: os.path.basename(os.fspath(pq[0])))
 
 
