@@ -94,19 +94,14 @@ def claim_output_dir(output_dir: str, name: str, overwrite: bool) -> OutputLock:
 class DatasetWriter:
 
   def __init__(self, output_dir: str, features: tfds.features.FeaturesDict, n_examples: int,
-               n_shards: int, state: dict, name: str, overwrite: bool = False):
+               n_shards: int, state: dict, name: str):
     self.output_dir = os.path.abspath(output_dir)
     self.tmp = self.output_dir + '.incomplete'
     self.features, self.name = features, name
     self.n_examples = n_examples
     self.n_shards = max(1, min(n_shards, n_examples))
     self.bounds = [round(k * n_examples / self.n_shards) for k in range(self.n_shards + 1)]
-    if os.path.exists(self.output_dir):
-      if not overwrite:
-        raise FileExistsError(f'{self.output_dir} exists (use --overwrite to replace it)')
-      if not written_by(self.output_dir, name):
-        raise OutputDirError(f'{self.output_dir} is not a {name} dataset: --overwrite replaces '
-                             'only a dataset this app wrote')
+    # the output folder was checked (and locked) by claim_output_dir before any work
     state = dict(state, n_examples=n_examples, n_shards=self.n_shards)
     state_path = os.path.join(self.tmp, 'state.json')
     if os.path.exists(state_path):

@@ -134,7 +134,7 @@ def _generate(cfg: GenerateConfig, log=print) -> dict:
   state = {'model': os.path.abspath(cfg.model), 'plan': cfg.plan, 'seed': cfg.seed,
            'counts': counts.tolist(), 'jit_compile': jit, 'sampling': sampling}
   features = generated_features(int(meta['square_size']), num_classes, n_mc)
-  writer = DatasetWriter(cfg.output_dir, features, n, n_shards, state, NAME, cfg.overwrite)
+  writer = DatasetWriter(cfg.output_dir, features, n, n_shards, state, NAME)
   pending = writer.pending_shards()
   if len(pending) < writer.n_shards:
     log(f'generate: resuming in {writer.tmp}: {writer.n_shards - len(pending)} of '

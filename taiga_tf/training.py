@@ -135,13 +135,20 @@ MODEL_FLAGS = ('model', 'dataset', 'particle', 'condition_on_particle', 'signal_
                'num_res_blocks', 'attn_resolutions', 'emb_dim', 'mixed_precision', 'seed')
 
 
-def check_resume(cfg: TrainConfig):
-  """Raises if cfg.workdir holds a run whose model flags differ from cfg's."""
-  path = os.path.join(cfg.workdir, 'config.json')
+def stored_config(workdir: str) -> dict | None:
+  """The config.json of a run in `workdir`, or None for a new workdir."""
+  path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
-    return
+    return None
   with open(path) as f:
-    old = json.load(f).get('train_config', {})
+    return json.load(f)
+
+
+def check_resume(cfg: TrainConfig, stored: dict | None):
+  """Raises if the stored run (config.json) has model flags that differ from cfg's."""
+  if stored is None:
+    return
+  old = stored.get('train_config', {})
   new = dataclasses.asdict(cfg)
   diff = [f'--{k}: {old[k]!r} in the workdir, {new[k]!r} now' for k in MODEL_FLAGS
           if k in old and str(old[k]) != str(new[k])]
@@ -244,15 +251,12 @@ def _fmt_time(s):
   return f'{s // 3600}h{s % 3600 // 60:02d}m' if s >= 3600 else f'{s // 60}m{s % 60:02d}s'
 
 
-def _load_state(cfg: TrainConfig, spec, prep, log) -> dict:
-  """The model's measured state: from config.json when resuming, else measured now
-  (nsb_sigma: the NSB a signal-only model's samples get; the kind's own state)."""
-  path = os.path.join(cfg.workdir, 'config.json')
-  if os.path.exists(path):
-    with open(path) as f:
-      old = json.load(f)
-    if old.get('model', 'cgan') == cfg.model and 'state' in old:
-      return old['state']
+def _load_state(cfg: TrainConfig, stored: dict | None, spec, prep, log) -> dict:
+  """The model's measured state: from config.json when resuming (check_resume has
+  made sure it is the same model), else measured now (nsb_sigma: the NSB a
+  signal-only model's samples get; the kind's own state)."""
+  if stored is not None and 'state' in stored:
+    return stored['state']
   state = {}
   if cfg.signal_only:
     data_lib.check_signal_images(spec, 'train', train_particle(cfg))
@@ -281,13 +285,14 @@ def train(cfg: TrainConfig, log=print) -> dict:
   if cfg.model not in KINDS:
     raise ValueError(f'unknown model {cfg.model!r}: one of {", ".join(KINDS)}')
   kind = KINDS[cfg.model]
-  check_resume(cfg)
+  stored = stored_config(cfg.workdir)
+  check_resume(cfg, stored)
   os.makedirs(cfg.workdir, exist_ok=True)
   strategy = make_strategy(cfg.num_cpu_devices)
   jit = resolve_jit(cfg.jit_compile, strategy)
   spec = data_lib.open_dataset(cfg.dataset, cfg.data_dir)
   prep = Preprocessing()
-  state = _load_state(cfg, spec, prep, log)
+  state = _load_state(cfg, stored, spec, prep, log)
   model = build_model(cfg, spec.camera, spec.n_classes, strategy, state)
   info = model_info(cfg, spec, prep, model, state)
   with open(os.path.join(cfg.workdir, 'config.json'), 'w') as f:
@@ -351,11 +356,10 @@ def train(cfg: TrainConfig, log=print) -> dict:
 
 def export_workdir(workdir: str) -> str:
   """Exports <workdir>/saved_model from the last checkpoint (no dataset needed)."""
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    raise FileNotFoundError(f'{path} not found: is {workdir} a taiga_tf.train workdir?')
-  with open(path) as f:
-    info = json.load(f)
+  info = stored_config(workdir)
+  if info is None:
+    raise FileNotFoundError(f'{os.path.join(workdir, "config.json")} not found: is {workdir} a '
+                            'taiga_tf.train workdir?')
   cfg = TrainConfig(**{**info['train_config'], 'workdir': workdir})
   kind = KINDS[cfg.model]
   camera = Camera.from_dict(info['camera'])
