@@ -1,16 +1,30 @@
-"""Fidelity report of a generated dataset against held-out MC (the test split).
+"""Fidelity report of a generated dataset against held-out MC, and its calibration.
 
-Everything generated is compared with the MC test split, never with training
-data, and every number comes with its MC-vs-MC baseline (two random halves of
-the test split), so a reader sees what "as good as the MC" looks like:
-- Hillas distributions: Wasserstein-1 and separation power per parameter,
-  overall and per energy bin; difference of the correlation matrices;
-- the reference group's test: a gamma/hadron CNN trained on the MC train split,
-  its pass rates (score > 0.5, > 0.999) for MC test and generated images;
-- a classifier two-sample test (MC vs generated, same class mix): held-out AUC;
-- conditioning: per-class median size vs MC, and an energy/distance CNN trained
-  on MC: fraction of generated images within one bin of the requested class;
-- the plan: achieved per-class counts and energy histogram vs the metadata.
+Everything generated is compared with an MC split the models never trained on
+(`mc_split`, default the test split; 'validation+test' for twice the events),
+per particle present in the generated set (a model conditioned on the particle
+is reported for gammas and protons). Every number comes with a bootstrap 95 %
+interval and its MC-vs-MC baseline (the same measure between two random halves
+of the MC, over several random splits), and, once `calibrate` has been run, a
+mark saying whether the measure can see a bad generator at all (see
+taiga_tf.calibration). The measures, each oriented so that larger is worse:
+
+- two_sample_auc_image: a CNN told to separate MC from generated images (given
+  the requested energy and distance bins too, so a wrong class is visible),
+  trained until its validation loss stops improving; held-out ROC AUC;
+- two_sample_auc_features: the same test with gradient-boosted trees on the
+  Hillas parameters, leakage and concentration (ctapipe's definitions) and the bins;
+- pass_diff_0.5 / pass_diff_0.999: |generated - MC| fraction recognised as the
+  particle by the reference group's gamma/hadron CNN (trained on MC until its
+  validation loss stops improving; its own ROC AUC and gamma efficiency at the
+  proton rejection it reaches are in the report);
+- w1_<param>: Wasserstein-1 of each Hillas parameter, class mix matched;
+- corr_max_abs_diff: largest difference of the Hillas correlation matrices;
+- median_size_err: mean |relative error| of the per-class median size;
+- energy_cnn_deficit / distance_cnn_deficit: how much less often an MC-trained
+  energy/distance CNN puts generated images within one bin of the requested
+  class than MC images.
+Per energy bin: both two-sample AUCs and the W1 of size, width and length.
 """
 from __future__ import annotations
 
@@ -18,31 +32,49 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from taiga_tf import calibration as calib
 from taiga_tf import data as data_lib
-from taiga_tf import hillas, metrics
+from taiga_tf import hillas, image_features, metrics
 from taiga_tf.camera import Camera
 from taiga_tf.preprocessing import Preprocessing
 
 PARAMS = ('log10_size', 'length', 'width', 'dist', 'alpha', 'con2', 'skewness', 'kurtosis')
+FEATURES = PARAMS + ('n_pixels',) + image_features.FEATURE_FIELDS
 THRESHOLDS = (0.5, 0.999)
+BIN_PARAMS = ('log10_size', 'width', 'length')
+CLASSIFIER_VERSION = 2      # bump when the classifiers' training changes: cached ones are retrained
+MIN_PER_BIN = 30
+MIN_EARLY_STOPPING = 200   # images; below, classifiers train a fixed few epochs
+
+
+class NoOverlapError(ValueError):
+  """A generated set and the MC have too few events of common classes to compare."""
 
 
 @dataclasses.dataclass
 class EvalConfig:
-  generated: str
+  generated: str | None
   reference: str
   data_dir: str
   output_dir: str
   classifier_dir: str | None = None   # default: <output_dir>/classifiers
-  max_examples: int = 20000           # per side (generated, MC test)
+  max_examples: int = 20000           # per side (generated, MC) and particle
   max_train: int = 20000              # MC train images per particle for the classifiers
-  epochs: int = 4
+  epochs: int = 30                    # at most; each classifier stops when its val loss does
+  patience: int = 3
   seed: int = 0
+  mc_split: str = 'test'
+  n_boot: int = 200
+  n_mc_splits: int = 5
+  calibration: str | None = None      # calibration.json (default <classifier_dir>/calibration.json)
+  calibration_split: str = 'validation'   # where calibrate() takes its wrong sets from
+  calibration_particles: tuple = ('gamma',)
 
 
 # ------------------------------------------------------------------ loading
@@ -62,19 +94,29 @@ def load_mc(spec, split, particle, max_examples, with_images=True):
   cols = data_lib.load_columns(spec, split, particle, with_images=with_images,
                                max_examples=max_examples)
   cols['class_id'] = cols.pop('label')
+  cols.pop('size', None)
+  cols['particle'] = np.full(len(cols['class_id']), data_lib.PARTICLES.index(particle), np.int64)
   return cols
 
 
-def hillas_table(cam: Camera, images, cleaning) -> np.ndarray:
-  par, _ = hillas.clean_and_parametrize(cam, cam.to_vector(images), cleaning['picture_pe'],
-                                        cleaning['boundary_pe'], cleaning['brightest_island'])
-  cols = [np.log10(1 + np.nan_to_num(par['size']))] + [par[k] for k in PARAMS[1:]]
+def feature_table(cam: Camera, images, cleaning, table=None) -> np.ndarray:
+  """(N, len(FEATURES)): Hillas parameters, n_pixels, leakage and concentration."""
+  vec = cam.to_vector(images)
+  par, mask = hillas.clean_and_parametrize(cam, vec, cleaning['picture_pe'], cleaning['boundary_pe'],
+                                           cleaning['brightest_island'], table=table)
+  extra = image_features.image_features(cam, vec, mask, par)
+  cols = ([np.log10(1 + np.nan_to_num(par['size']))] + [par[k] for k in PARAMS[1:]]
+          + [par['n_pixels'].astype(np.float64)] + [extra[k] for k in image_features.FEATURE_FIELDS])
   return np.stack(cols, axis=1)
+
+
+def hillas_table(cam: Camera, images, cleaning) -> np.ndarray:
+  return feature_table(cam, images, cleaning)[:, :len(PARAMS)]
 
 
 def matched_indices(gen_cls, mc_cls, rng):
   """Per class, the same number of generated and MC examples (min of the two)."""
-  gi, mi = [], []
+  gi, mi = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
   for c in np.intersect1d(gen_cls, mc_cls):
     g, m = np.flatnonzero(gen_cls == c), np.flatnonzero(mc_cls == c)
     k = min(len(g), len(m))
@@ -88,24 +130,60 @@ def _to_net(images, prep):
   return prep.forward(images).numpy()[..., None]
 
 
-def train_classifier(name, x, targets: dict, heads: dict, cfg: EvalConfig, cache_dir, log):
-  """Trains (or reloads from cache_dir) a small CNN; returns the Keras model."""
+def _condition(cols, spec) -> np.ndarray:
+  eye_e, eye_d = np.eye(spec.n_energy_bins, dtype=np.float32), np.eye(spec.n_distance_bins, dtype=np.float32)
+  return np.concatenate([eye_e[cols['energy_bin']], eye_d[cols['distance_bin']]], axis=1)
+
+
+def train_classifier(name, x, targets: dict, heads: dict, cfg: EvalConfig, cache_dir, log,
+                     key: dict | None = None, n_condition: int = 0):
+  """Trains (or reloads from cache_dir) a small CNN until its validation loss stops improving.
+
+  x: images (N, S, S, 1) or {'image', 'condition'}; shuffled here before the
+  validation tenth is split off. A cached model is reused only when it was trained
+  with the same `key` (dataset, sizes, seed, training settings). Returns (model, info).
+  """
   import keras  # pylint: disable=g-import-not-at-top
   from taiga_tf.models.classifier import compile_classifier, image_classifier  # pylint: disable=g-import-not-at-top
+  key = dict(key or {}, name=name, epochs=cfg.epochs, patience=cfg.patience, seed=cfg.seed,
+             version=CLASSIFIER_VERSION)
   path = os.path.join(cache_dir, f'{name}.keras') if cache_dir else None
-  if path and os.path.exists(path):
-    log(f'evaluate: reusing {path}')
-    return keras.models.load_model(path)
+  if path and os.path.exists(path) and os.path.exists(path + '.json'):
+    with open(path + '.json') as f:
+      stored = json.load(f)
+    if stored.get('key') == json.loads(json.dumps(key)):
+      log(f'evaluate: reusing {path}')
+      return keras.models.load_model(path), stored['info']
+    log(f'evaluate: {path} was trained differently; training it again')
   keras.utils.set_random_seed(cfg.seed)
-  model = compile_classifier(image_classifier(heads, x.shape[1], name=name), heads)
+  n = len(next(iter(targets.values())))
+  order = np.random.default_rng(cfg.seed).permutation(n)
+  take = lambda v: {k: a[order] for k, a in v.items()} if isinstance(v, dict) else v[order]
+  x, targets = take(x), take(targets)
+  size = (x['image'] if isinstance(x, dict) else x).shape[1]
+  model = compile_classifier(image_classifier(heads, size, name=name, n_condition=n_condition), heads)
   t0 = time.time()
-  model.fit(x, targets, batch_size=128, epochs=cfg.epochs, validation_split=0.1, verbose=0,
-            shuffle=True)
-  log(f'evaluate: trained {name} on {len(x)} images in {time.time() - t0:.0f} s')
+  if n >= MIN_EARLY_STOPPING:
+    stop = keras.callbacks.EarlyStopping(monitor='val_loss', patience=cfg.patience,
+                                         restore_best_weights=True)
+    hist = model.fit(x, targets, batch_size=128, epochs=cfg.epochs, validation_split=0.1,
+                     verbose=0, shuffle=True, callbacks=[stop])
+    val = hist.history['val_loss']
+    info = {'epochs_run': len(val), 'best_epoch': int(np.argmin(val)) + 1,
+            'best_val_loss': float(np.min(val))}
+  else:     # too few images to hold a tenth out: a fixed, short training
+    epochs = min(cfg.epochs, 5)
+    model.fit(x, targets, batch_size=128, epochs=epochs, verbose=0, shuffle=True)
+    info = {'epochs_run': epochs, 'best_epoch': None, 'best_val_loss': None}
+  info.update(n_train=int(n), seconds=time.time() - t0)
+  log(f'evaluate: trained {name} on {n} images in {info["seconds"]:.0f} s '
+      f'({info["epochs_run"]} epochs, best {info["best_epoch"]})')
   if path:
     os.makedirs(cache_dir, exist_ok=True)
     model.save(path)
-  return model
+    with open(path + '.json', 'w') as f:
+      json.dump({'key': key, 'info': info}, f, indent=1)
+  return model, info
 
 
 def predict(model, x):
@@ -113,185 +191,437 @@ def predict(model, x):
   return out if isinstance(out, dict) else {model.output_names[0]: out}
 
 
-# ------------------------------------------------------------------ report
-def evaluate(cfg: EvalConfig, log=print) -> dict:
-  t0 = time.time()
-  rng = np.random.default_rng(cfg.seed)
-  os.makedirs(cfg.output_dir, exist_ok=True)
-  prep = Preprocessing()
-  gen, gen_meta = load_generated(cfg.generated, cfg.max_examples)
-  spec = data_lib.open_dataset(cfg.reference, cfg.data_dir)
-  cam = spec.camera
-  cleaning = spec.builder.info.metadata['cleaning']
-  particle = data_lib.PARTICLES[int(np.bincount(gen['particle']).argmax())]
-  log(f'evaluate: {len(gen["class_id"])} generated {particle}s vs {spec.builder.info.full_name} test')
-  mc = load_mc(spec, 'test', particle, cfg.max_examples)
-  report = {'generated': os.path.abspath(cfg.generated), 'reference': spec.builder.info.full_name,
-            'particle': particle, 'n_generated': int(len(gen['class_id'])),
-            'n_mc_test': int(len(mc['class_id'])),
-            'model_kind': gen_meta.get('model_kind', 'cgan'), 'sampling': gen_meta.get('sampling')}
+def feature_auc_scores(f_train, y_train, f_test, seed):
+  """Gradient-boosted trees (NaN-aware) on feature rows; scores of the test rows."""
+  from sklearn.ensemble import HistGradientBoostingClassifier  # pylint: disable=g-import-not-at-top
+  clf = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.1,
+                                       early_stopping=len(y_train) >= MIN_EARLY_STOPPING,
+                                       validation_fraction=0.1, n_iter_no_change=10,
+                                       random_state=seed)
+  clf.fit(f_train, y_train)
+  return clf.predict_proba(f_test)[:, 1]
 
-  # --- Hillas distributions (class mix matched) and the MC-vs-MC baseline
-  h_gen, h_mc = hillas_table(cam, gen['image'], cleaning), hillas_table(cam, mc['image'], cleaning)
-  gi, mi = matched_indices(gen['class_id'], mc['class_id'], rng)
-  perm = rng.permutation(len(mc['class_id']))
-  half_a, half_b = perm[: len(perm) // 2], perm[len(perm) // 2:]
-  dist = {}
-  for j, p in enumerate(PARAMS):
-    g, m = h_gen[gi, j], h_mc[mi, j]
-    a, b = h_mc[half_a, j], h_mc[half_b, j]
-    ok = lambda v: v[np.isfinite(v)]
-    dist[p] = {'w1': metrics.wasserstein1(ok(g), ok(m)), 'sep': metrics.separation_power(g, m),
-               'w1_mc_mc': metrics.wasserstein1(ok(a), ok(b)),
-               'sep_mc_mc': metrics.separation_power(a, b)}
-  per_energy = {}
-  for k in range(spec.n_energy_bins):
-    gk, mk = gi[gen['energy_bin'][gi] == k], mi[mc['energy_bin'][mi] == k]
-    if min(len(gk), len(mk)) < 30:
-      continue
-    ak, bk = half_a[mc['energy_bin'][half_a] == k], half_b[mc['energy_bin'][half_b] == k]
-    per_energy[k] = {p: {'w1': metrics.wasserstein1(*[v[np.isfinite(v)] for v in (h_gen[gk, j], h_mc[mk, j])]),
-                         'sep': metrics.separation_power(h_gen[gk, j], h_mc[mk, j]),
-                         'w1_mc_mc': metrics.wasserstein1(*[v[np.isfinite(v)] for v in (h_mc[ak, j], h_mc[bk, j])]),
-                         'sep_mc_mc': metrics.separation_power(h_mc[ak, j], h_mc[bk, j]),
-                         'n': int(len(gk))}
-                     for j, p in enumerate(PARAMS)}
-  fin = lambda t: t[np.all(np.isfinite(t), axis=1)]
-  corr = metrics.correlation_difference(fin(h_gen[gi]), fin(h_mc[mi]))
-  corr_base = metrics.correlation_difference(fin(h_mc[half_a]), fin(h_mc[half_b]))
-  report['hillas'] = {'overall': dist, 'per_energy_bin': per_energy, 'matched_examples': int(len(gi)),
-                      'correlation': {'max_abs_diff': corr['max_abs_diff'],
-                                      'mean_abs_diff': corr['mean_abs_diff'],
-                                      'max_abs_diff_mc_mc': corr_base['max_abs_diff'],
-                                      'mean_abs_diff_mc_mc': corr_base['mean_abs_diff'],
-                                      'params': list(PARAMS), 'generated': corr['corr_a'],
-                                      'mc': corr['corr_b']}}
-  log(f'evaluate: Hillas distances on {len(gi)} class-matched pairs')
 
-  # --- conditioning: per-class median size
-  size_g, size_m = 10 ** h_gen[:, 0] - 1, 10 ** h_mc[:, 0] - 1
+# ------------------------------------------------------------------ the context
+class Context:
+  """What every comparison shares: the MC, its features, the MC-trained classifiers."""
+
+  def __init__(self, cfg: EvalConfig, log=print):
+    self.cfg, self.log = cfg, log
+    self.spec = data_lib.open_dataset(cfg.reference, cfg.data_dir)
+    self.cam = self.spec.camera
+    self.cleaning = self.spec.builder.info.metadata['cleaning']
+    self.table = hillas.neighbour_table(self.cam)
+    self.prep = Preprocessing()
+    self.cache = cfg.classifier_dir or os.path.join(cfg.output_dir, 'classifiers')
+    self._mc, self._ed = {}, {}
+    self._gh = None
+    self.key = {'reference': self.spec.builder.info.full_name, 'max_train': cfg.max_train}
+
+  def features(self, images):
+    return feature_table(self.cam, images, self.cleaning, self.table)
+
+  def mc(self, particle, split=None) -> dict:
+    split = split or self.cfg.mc_split
+    if (particle, split) not in self._mc:
+      cols = load_mc(self.spec, split, particle, self.cfg.max_examples)
+      if not len(cols['class_id']):
+        raise ValueError(f'{self.spec.builder.info.full_name} split {split!r} has no {particle}s')
+      cols['features'] = self.features(cols['image'])
+      cols['x'] = _to_net(cols['image'], self.prep)
+      self._mc[(particle, split)] = cols
+    return self._mc[(particle, split)]
+
+  def gamma_hadron(self):
+    """The gamma/hadron CNN on MC train, and its own quality on the MC split."""
+    if self._gh is None:
+      train = {p: load_mc(self.spec, 'train', p, self.cfg.max_train) for p in data_lib.PARTICLES}
+      n = min(len(train['gamma']['class_id']), len(train['proton']['class_id']))
+      x = _to_net(np.concatenate([train[p]['image'][:n] for p in data_lib.PARTICLES]), self.prep)
+      y = np.r_[np.zeros(n), np.ones(n)].astype(np.float32)   # 1 = proton (hadron)
+      model, info = train_classifier('gamma_hadron', x, {'hadron': y}, {'hadron': 1}, self.cfg,
+                                     self.cache, self.log, key=self.key)
+      score = lambda xx: 1.0 - predict(model, xx)['hadron'][:, 0]        # gamma score
+      sg, sp = score(self.mc('gamma')['x']), score(self.mc('proton')['x'])
+      quality = {'training': info, 'mc_split': self.cfg.mc_split,
+                 'auc_gamma_vs_proton': metrics.auc(np.r_[np.ones(len(sg)), np.zeros(len(sp))],
+                                                    np.r_[sg, sp]),
+                 'at_threshold': {str(t): {
+                     'gamma_efficiency': float(np.mean(sg > t)),
+                     'proton_rejection': float(np.mean(sp <= t))} for t in THRESHOLDS},
+                 'gamma_efficiency_at_proton_rejection': {
+                     str(r): metrics.efficiency_at_rejection(sg, sp, r) for r in (0.9, 0.99)}}
+      self._gh = (score, quality)
+      self.log(f'evaluate: gamma/hadron CNN on MC {self.cfg.mc_split}: ROC AUC '
+               f'{quality["auc_gamma_vs_proton"]:.3f}, at 0.5 gamma efficiency '
+               f'{quality["at_threshold"]["0.5"]["gamma_efficiency"]:.3f}, proton rejection '
+               f'{quality["at_threshold"]["0.5"]["proton_rejection"]:.3f}')
+    return self._gh
+
+  def energy_distance(self, particle):
+    if particle not in self._ed:
+      tp = load_mc(self.spec, 'train', particle, self.cfg.max_train)
+      model, _ = train_classifier(
+          f'energy_distance_{particle}', _to_net(tp['image'], self.prep),
+          {'energy_bin': tp['energy_bin'], 'distance_bin': tp['distance_bin']},
+          {'energy_bin': self.spec.n_energy_bins, 'distance_bin': self.spec.n_distance_bins},
+          self.cfg, self.cache, self.log, key=self.key)
+      self._ed[particle] = model
+    return self._ed[particle]
+
+
+# ------------------------------------------------------------------ one comparison
+def _measure(value, ci, baseline=None):
+  m = {'value': float(value), 'ci': [float(c) for c in ci]}
+  if baseline is not None:
+    b = np.asarray(baseline, np.float64)
+    b = b[np.isfinite(b)]
+    m['mc_mc'] = float(b.mean()) if len(b) else float('nan')
+    m['mc_mc_range'] = [float(b.min()), float(b.max())] if len(b) else [float('nan')] * 2
+  return m
+
+
+def _finite(v):
+  return v[np.isfinite(v)]
+
+
+def _w1(a, b):
+  return metrics.wasserstein1(_finite(a), _finite(b))
+
+
+def _median_size_err(size_g, cls_g, size_m, cls_m, per_class=None):
   rel = []
-  per_class = {}
-  for c in np.intersect1d(gen['class_id'], mc['class_id']):
-    g, m = size_g[gen['class_id'] == c], size_m[mc['class_id'] == c]
+  for c in np.intersect1d(cls_g, cls_m):
+    g, m = size_g[cls_g == c], size_m[cls_m == c]
     if min(len(g), len(m)) >= 10 and np.median(m) > 0:
       r = (np.median(g) - np.median(m)) / np.median(m)
       rel.append(r)
-      per_class[int(c)] = {'gen_median': float(np.median(g)), 'mc_median': float(np.median(m)),
-                           'rel_err': float(r), 'n_gen': int(len(g)), 'n_mc': int(len(m))}
-  report['conditioning'] = {'median_size_per_class': per_class,
-                            'mean_abs_median_size_rel_err': float(np.mean(np.abs(rel))) if rel else None}
+      if per_class is not None:
+        per_class[int(c)] = {'gen_median': float(np.median(g)), 'mc_median': float(np.median(m)),
+                             'rel_err': float(r), 'n_gen': int(len(g)), 'n_mc': int(len(m))}
+  return float(np.mean(np.abs(rel))) if rel else float('nan')
 
-  # --- classifiers trained on MC train
-  cache = cfg.classifier_dir or os.path.join(cfg.output_dir, 'classifiers')
-  x_gen, x_mc = _to_net(gen['image'], prep), _to_net(mc['image'], prep)
-  train = {p: load_mc(spec, 'train', p, cfg.max_train) for p in data_lib.PARTICLES}
-  n = min(len(train['gamma']['class_id']), len(train['proton']['class_id']))
-  x_tr = _to_net(np.concatenate([train[p]['image'][:n] for p in data_lib.PARTICLES]), prep)
-  y_tr = np.r_[np.zeros(n), np.ones(n)].astype(np.float32)   # 1 = proton (hadron)
-  gh = train_classifier('gamma_hadron', x_tr, {'hadron': y_tr}, {'hadron': 1}, cfg, cache, log)
+
+def compare(ctx: Context, gen: dict, particle: str, seed: int = 0) -> dict:
+  """The report of one particle: generated columns (image, class_id, energy_bin,
+  distance_bin) against the MC of that particle. Returns a dict with 'measures'."""
+  with np.errstate(all='ignore'), warnings.catch_warnings():
+    warnings.simplefilter('ignore', RuntimeWarning)    # empty bins and images give NaN, on purpose
+    return _compare(ctx, gen, particle, seed)
+
+
+def _compare(ctx, gen, particle, seed):
+  cfg, spec, log = ctx.cfg, ctx.spec, ctx.log
+  rng = np.random.default_rng(seed)
+  nb = cfg.n_boot
+  mc = ctx.mc(particle)
   other = 'proton' if particle == 'gamma' else 'gamma'
-  mc_other = load_mc(spec, 'test', other, cfg.max_examples)
-  gamma_score = lambda x: 1.0 - predict(gh, x)['hadron'][:, 0]
-  s_mc, s_gen, s_other = gamma_score(x_mc), gamma_score(x_gen), gamma_score(_to_net(mc_other['image'], prep))
-  s_gammas, s_protons = (s_mc, s_other) if particle == 'gamma' else (s_other, s_mc)
-  gh_rep = {'mean_gamma_score_mc': float(s_mc.mean()), 'mean_gamma_score_generated': float(s_gen.mean()),
-            'auc_mc_gamma_vs_proton': metrics.auc(np.r_[np.ones(len(s_gammas)), np.zeros(len(s_protons))],
-                                                  np.r_[s_gammas, s_protons])}
-  for t in THRESHOLDS:
-    gh_rep[f'pass_mc_{t}'] = float(np.mean(s_mc > t))
-    gh_rep[f'pass_generated_{t}'] = float(np.mean(s_gen > t))
-    gh_rep[f'pass_diff_{t}'] = gh_rep[f'pass_generated_{t}'] - gh_rep[f'pass_mc_{t}']
-    gh_rep[f'pass_mc_{other}_{t}'] = float(np.mean(s_other > t))
-  report['gamma_hadron'] = gh_rep
-  log(f'evaluate: gamma/hadron CNN: MC {particle}s pass {gh_rep["pass_mc_0.5"]:.3f} (>0.5), '
-      f'generated {gh_rep["pass_generated_0.5"]:.3f}')
+  f_gen = gen['features'] if 'features' in gen else ctx.features(gen['image'])
+  f_mc = mc['features']
+  x_gen = gen['x'] if 'x' in gen else _to_net(gen['image'], ctx.prep)
+  gi, mi = matched_indices(gen['class_id'], mc['class_id'], rng)
+  if len(gi) < 2:
+    raise NoOverlapError(f'the generated {particle}s share no class with the MC {cfg.mc_split} '
+                         f'split ({len(gi)} class-matched events)')
+  splits = []
+  for _ in range(cfg.n_mc_splits):
+    perm = rng.permutation(len(mc['class_id']))
+    splits.append((perm[: len(perm) // 2], perm[len(perm) // 2:]))
+  rep = {'n_generated': int(len(gen['class_id'])), 'n_mc': int(len(mc['class_id'])),
+         'matched_examples': int(len(gi))}
+  measures = {}
 
-  # energy / distance classifier on MC (the requested particle)
-  tp = train[particle]
-  x_p = _to_net(tp['image'], prep)
-  ed = train_classifier(f'energy_distance_{particle}', x_p,
-                        {'energy_bin': tp['energy_bin'], 'distance_bin': tp['distance_bin']},
-                        {'energy_bin': spec.n_energy_bins, 'distance_bin': spec.n_distance_bins},
-                        cfg, cache, log)
-
-  def within_one(x, cols):
-    p = predict(ed, x)
-    e = np.abs(p['energy_bin'].argmax(1) - cols['energy_bin']) <= 1
-    d = np.abs(p['distance_bin'].argmax(1) - cols['distance_bin']) <= 1
-    return {'energy': float(e.mean()), 'distance': float(d.mean()), 'both': float((e & d).mean())}
-  report['conditioning']['classifier_within_one_bin'] = {
-      'generated': within_one(x_gen, gen), 'mc_test': within_one(x_mc, mc)}
-
-  # two-sample test: MC test vs generated, same class mix, held-out AUC
-  xs = np.concatenate([x_mc[mi], x_gen[gi]])
+  # --- two-sample tests: MC vs generated, same class mix, held-out half
+  cond = _condition
   ys = np.r_[np.zeros(len(mi)), np.ones(len(gi))].astype(np.float32)
+  x_all = np.concatenate([mc['x'][mi], x_gen[gi]])
+  c_all = np.concatenate([cond(mc, spec)[mi], cond(gen, spec)[gi]])
+  f_all = np.concatenate([f_mc[mi], f_gen[gi]])
+  e_all = np.r_[mc['energy_bin'][mi], gen['energy_bin'][gi]]
+  bins_all = np.stack([e_all, np.r_[mc['distance_bin'][mi], gen['distance_bin'][gi]]], 1)
   order = rng.permutation(len(ys))
-  xs, ys = xs[order], ys[order]
-  cut = len(ys) // 2
-  c2st = train_classifier('two_sample', xs[:cut], {'generated': ys[:cut]}, {'generated': 1},
-                          cfg, None, log)
-  report['two_sample'] = {'auc': metrics.auc(ys[cut:], predict(c2st, xs[cut:])['generated'][:, 0]),
-                          'n_train': int(cut), 'n_test': int(len(ys) - cut)}
-  log(f'evaluate: classifier two-sample test AUC {report["two_sample"]["auc"]:.3f} (0.5 = indistinguishable)')
+  tr, te = order[: len(ys) // 2], order[len(ys) // 2:]
+  c2st, _ = train_classifier('two_sample', {'image': x_all[tr], 'condition': c_all[tr]},
+                             {'generated': ys[tr]}, {'generated': 1}, cfg, None, lambda *a: None,
+                             n_condition=c_all.shape[1])
+  s_img = predict(c2st, {'image': x_all[te], 'condition': c_all[te]})['generated'][:, 0]
+  s_feat = feature_auc_scores(np.c_[f_all[tr], bins_all[tr]], ys[tr], np.c_[f_all[te], bins_all[te]],
+                              cfg.seed)
+  y_te = ys[te]
+  null = metrics.auc_null_interval(int(y_te.sum()), int(len(y_te) - y_te.sum()))
+  auc_ci = lambda s: metrics.bootstrap_ci(lambda p, n: metrics.auc(np.r_[np.ones(len(p)), np.zeros(len(n))],
+                                                                   np.r_[p, n]),
+                                          [s[y_te == 1], s[y_te == 0]], nb, cfg.seed)
+  for name, s in (('two_sample_auc_image', s_img), ('two_sample_auc_features', s_feat)):
+    measures[name] = _measure(metrics.auc(y_te, s), auc_ci(s))
+    measures[name]['null_interval'] = null
+  rep['two_sample'] = {'n_train': int(len(tr)), 'n_test': int(len(te)),
+                       'features': list(FEATURES) + ['energy_bin', 'distance_bin']}
+  log(f'evaluate: {particle}s: two-sample AUC image {measures["two_sample_auc_image"]["value"]:.3f}, '
+      f'features {measures["two_sample_auc_features"]["value"]:.3f}')
 
-  # --- the plan
+  # --- the gamma/hadron CNN: recognised as the particle
+  gamma_score, _ = ctx.gamma_hadron()
+  as_particle = (lambda s: s) if particle == 'gamma' else (lambda s: 1.0 - s)
+  s_gen, s_mc = as_particle(gamma_score(x_gen)), as_particle(gamma_score(mc['x']))
+  s_other = as_particle(gamma_score(ctx.mc(other)['x']))
+  gh = {'score_means': {'generated': float(s_gen.mean()), 'mc': float(s_mc.mean())}}
+  for t in THRESHOLDS:
+    gh[f'pass_generated_{t}'] = float(np.mean(s_gen > t))
+    gh[f'pass_mc_{t}'] = float(np.mean(s_mc > t))
+    gh[f'pass_mc_{other}_{t}'] = float(np.mean(s_other > t))
+    diff = lambda a, b, t=t: abs(np.mean(a > t) - np.mean(b > t))
+    measures[f'pass_diff_{t}'] = _measure(diff(s_gen, s_mc), metrics.bootstrap_ci(diff, [s_gen, s_mc], nb, cfg.seed),
+                                          [diff(s_mc[a], s_mc[b]) for a, b in splits])
+  rep['gamma_hadron'] = gh
+  rep['_scores'] = (s_gen, s_mc, s_other)
+
+  # --- feature distributions, class mix matched
+  overall = {}
+  for j, p in enumerate(FEATURES):
+    g, m = f_gen[gi, j], f_mc[mi, j]
+    base = [_w1(f_mc[a, j], f_mc[b, j]) for a, b in splits]
+    overall[p] = {'w1': _w1(g, m), 'w1_ci': metrics.bootstrap_ci(_w1, [g, m], nb, cfg.seed),
+                  'w1_mc_mc': float(np.nanmean(base)), 'w1_mc_mc_range': [float(np.nanmin(base)), float(np.nanmax(base))],
+                  'sep': metrics.separation_power(g, m),
+                  'sep_mc_mc': float(np.nanmean([metrics.separation_power(f_mc[a, j], f_mc[b, j]) for a, b in splits]))}
+    if p in PARAMS:
+      measures[f'w1_{p}'] = _measure(overall[p]['w1'], overall[p]['w1_ci'], base)
+  fin = lambda t: t[np.all(np.isfinite(t), axis=1)]
+  corr = lambda a, b: metrics.correlation_difference(fin(a), fin(b))['max_abs_diff']
+  hp = len(PARAMS)
+  c = metrics.correlation_difference(fin(f_gen[gi, :hp]), fin(f_mc[mi, :hp]))
+  measures['corr_max_abs_diff'] = _measure(
+      c['max_abs_diff'], metrics.bootstrap_ci(corr, [f_gen[gi, :hp], f_mc[mi, :hp]], nb, cfg.seed),
+      [corr(f_mc[a, :hp], f_mc[b, :hp]) for a, b in splits])
+  rep['features'] = {'overall': overall, 'correlation': {'params': list(PARAMS), 'generated': c['corr_a'],
+                                                         'mc': c['corr_b']}}
+
+  # --- conditioning: per-class median size, energy/distance CNN
+  size_g, size_m = 10 ** f_gen[:, 0] - 1, 10 ** f_mc[:, 0] - 1
+  per_class = {}
+  mse = lambda ig, im: _median_size_err(size_g[ig], gen['class_id'][ig], size_m[im], mc['class_id'][im])
+  all_g, all_m = np.arange(len(size_g)), np.arange(len(size_m))
+  value = _median_size_err(size_g, gen['class_id'], size_m, mc['class_id'], per_class)
+  measures['median_size_err'] = _measure(value, metrics.bootstrap_ci(mse, [all_g, all_m], min(nb, 100), cfg.seed),
+                                         [_median_size_err(size_m[a], mc['class_id'][a], size_m[b],
+                                                           mc['class_id'][b]) for a, b in splits])
+  ed = ctx.energy_distance(particle)
+
+  def within(x, cols):
+    p = predict(ed, x)
+    return (np.abs(p['energy_bin'].argmax(1) - cols['energy_bin']) <= 1,
+            np.abs(p['distance_bin'].argmax(1) - cols['distance_bin']) <= 1)
+  (eg, dg), (em, dm) = within(x_gen, gen), within(mc['x'], mc)
+  deficit = lambda m, g: float(np.mean(m) - np.mean(g))
+  absdef = lambda m, g: abs(deficit(m, g))
+  for name, g, m in (('energy', eg, em), ('distance', dg, dm)):
+    measures[f'{name}_cnn_deficit'] = _measure(deficit(m, g), metrics.bootstrap_ci(deficit, [m, g], nb, cfg.seed),
+                                               [absdef(m[a], m[b]) for a, b in splits])
+  rep['conditioning'] = {'median_size_per_class': per_class,
+                         'classifier_within_one_bin': {
+                             'generated': {'energy': float(eg.mean()), 'distance': float(dg.mean()),
+                                           'both': float((eg & dg).mean())},
+                             'mc': {'energy': float(em.mean()), 'distance': float(dm.mean()),
+                                    'both': float((em & dm).mean())}}}
+
+  # --- per energy bin
+  per_bin = {}
+  e_te = e_all[te]
+  for k in range(spec.n_energy_bins):
+    gk, mk = gi[gen['energy_bin'][gi] == k], mi[mc['energy_bin'][mi] == k]
+    sel = e_te == k
+    if min(len(gk), len(mk)) < MIN_PER_BIN or min(y_te[sel].sum(), (1 - y_te[sel]).sum()) < 5:
+      continue
+    row = {'n_generated': int(len(gk)), 'n_mc': int(len(mk)),
+           'energy_tev': [float(spec.energy_edges[k]), float(spec.energy_edges[k + 1])]}
+    for name, s in (('two_sample_auc_image', s_img), ('two_sample_auc_features', s_feat)):
+      row[name] = metrics.auc(y_te[sel], s[sel])
+    for p in BIN_PARAMS:
+      j = FEATURES.index(p)
+      base = []
+      for a, b in splits:
+        a, b = a[mc['energy_bin'][a] == k], b[mc['energy_bin'][b] == k]
+        base.append(_w1(f_mc[a, j], f_mc[b, j]))
+      row[f'w1_{p}'] = _w1(f_gen[gk, j], f_mc[mk, j])
+      row[f'w1_{p}_mc_mc'] = float(np.nanmean(base))
+    per_bin[k] = row
+  rep['per_energy_bin'] = per_bin
+  rep['measures'] = measures
+  rep['_index'] = (gi, mi)
+  rep['_features'] = (f_gen, f_mc)
+  return rep
+
+
+# ------------------------------------------------------------------ the app's two jobs
+def calibration_path(cfg):
+  if cfg.calibration:
+    return cfg.calibration
+  return os.path.join(cfg.classifier_dir or os.path.join(cfg.output_dir, 'classifiers'),
+                      'calibration.json')
+
+
+def load_calibration(cfg, ctx, log) -> dict | None:
+  path = calibration_path(cfg)
+  if not os.path.exists(path):
+    if cfg.calibration:
+      raise FileNotFoundError(f'calibration file {path} does not exist')
+    log(f'evaluate: no calibration ({path}); run `python -m taiga_tf.evaluate --calibrate` '
+        'to learn which measures can see a bad generator')
+    return None
+  with open(path) as f:
+    cal = json.load(f)
+  if cal['reference'] != ctx.spec.builder.info.full_name or cal['mc_split'] != cfg.mc_split:
+    log(f'evaluate: WARNING {path} was made against {cal["reference"]} {cal["mc_split"]}, '
+        f'not {ctx.spec.builder.info.full_name} {cfg.mc_split}')
+  cal['path'] = os.path.abspath(path)
+  return cal
+
+
+def _public(rep: dict) -> dict:
+  return {k: v for k, v in rep.items() if not k.startswith('_')}
+
+
+def evaluate(cfg: EvalConfig, log=print) -> dict:
+  t0 = time.time()
+  os.makedirs(cfg.output_dir, exist_ok=True)
+  gen, gen_meta = load_generated(cfg.generated, cfg.max_examples * len(data_lib.PARTICLES))
+  ctx = Context(cfg, log)
+  cal = load_calibration(cfg, ctx, log)
+  present = [p for i, p in enumerate(data_lib.PARTICLES) if np.any(gen['particle'] == i)]
+  log(f'evaluate: {len(gen["class_id"])} generated images ({", ".join(present)}) vs '
+      f'{ctx.spec.builder.info.full_name} {cfg.mc_split}')
+  report = {'generated': os.path.abspath(cfg.generated), 'reference': ctx.spec.builder.info.full_name,
+            'mc_split': cfg.mc_split, 'n_generated': int(len(gen['class_id'])),
+            'model_kind': gen_meta.get('model_kind', 'cgan'), 'sampling': gen_meta.get('sampling'),
+            'n_boot': cfg.n_boot, 'n_mc_splits': cfg.n_mc_splits,
+            'calibration': ({'path': cal['path'], 'n_per_set': cal['n_per_set'],
+                             'required': list(calib.REQUIRED)} if cal else None),
+            'particles': {}}
+  from taiga_tf import evaluation_plots  # pylint: disable=g-import-not-at-top
+  pngs = []
+  for i, p in enumerate(data_lib.PARTICLES):
+    sel = gen['particle'] == i
+    if not sel.any():
+      continue
+    g = {k: v[sel][: cfg.max_examples] for k, v in gen.items()}
+    rep = compare(ctx, g, p, cfg.seed)
+    calib.mark(rep['measures'], cal, p)
+    out = os.path.join(cfg.output_dir, p)
+    os.makedirs(out, exist_ok=True)
+    pngs += evaluation_plots.write_all(out, ctx.cam, ctx.spec, g, ctx.mc(p), rep, p)
+    report['particles'][p] = _public(rep)
+  report['gamma_hadron_classifier'] = ctx.gamma_hadron()[1]
+
   planned = np.asarray(gen_meta.get('class_counts', []))
   if len(planned):
     got = np.bincount(gen['model_label'], minlength=len(planned))
-    e_plan = planned.reshape(-1, spec.n_energy_bins, spec.n_distance_bins).sum((0, 2))
-    e_got = got.reshape(-1, spec.n_energy_bins, spec.n_distance_bins).sum((0, 2))
+    e_plan = planned.reshape(-1, ctx.spec.n_energy_bins, ctx.spec.n_distance_bins).sum((0, 2))
+    e_got = got.reshape(-1, ctx.spec.n_energy_bins, ctx.spec.n_distance_bins).sum((0, 2))
     report['plan'] = {'plan': gen_meta.get('plan'), 'evaluated_all': bool(got.sum() == planned.sum()),
                       'max_abs_count_diff': int(np.abs(got - planned).max()) if got.sum() == planned.sum() else None,
                       'energy_hist_planned': e_plan.tolist(), 'energy_hist_generated': e_got.tolist()}
-
   report['seconds'] = time.time() - t0
   with open(os.path.join(cfg.output_dir, 'report.json'), 'w') as f:
     json.dump(report, f, indent=1, default=float)
-  from taiga_tf import evaluation_plots  # pylint: disable=g-import-not-at-top
-  pngs = evaluation_plots.write_all(cfg.output_dir, cam, spec, gen, mc, h_gen, h_mc, gi, mi,
-                                    s_mc, s_gen, s_other, particle, other, report)
   write_tensorboard(cfg.output_dir, report, pngs)
   report['plots'] = pngs
   return report
 
 
+def calibrate(cfg: EvalConfig, log=print) -> dict:
+  """The report's measures on every wrong set (taiga_tf.calibration) of each particle."""
+  t0 = time.time()
+  os.makedirs(cfg.output_dir, exist_ok=True)
+  ctx = Context(cfg, log)
+  src_parts, ref_parts = set(cfg.calibration_split.split('+')), set(cfg.mc_split.split('+'))
+  if src_parts & ref_parts or 'train' in src_parts:
+    raise ValueError(f'--calibration_split={cfg.calibration_split} must be held out from training '
+                     f'and from --mc_split={cfg.mc_split}')
+  spec = ctx.spec
+  cal = {'reference': spec.builder.info.full_name, 'mc_split': cfg.mc_split,
+         'source_split': cfg.calibration_split, 'n_boot': cfg.n_boot, 'measures': {},
+         'detections': {}, 'n_per_set': {}}
+  for p in cfg.calibration_particles:
+    other = 'proton' if p == 'gamma' else 'gamma'
+    src, src_other = ctx.mc(p, cfg.calibration_split), ctx.mc(other, cfg.calibration_split)
+    cal['measures'][p], cal['n_per_set'][p] = {}, {}
+    for s in calib.WRONG_SETS:
+      ws = calib.wrong_set(s, src, src_other, ctx.cam, spec.n_energy_bins, spec.n_distance_bins,
+                           data_lib.PARTICLES.index(p), cfg.seed)
+      try:
+        rep = compare(ctx, ws, p, cfg.seed)
+      except NoOverlapError as e:      # e.g. energy_shift on a split without two energy bins
+        log(f'calibrate: {p}s, {s}: skipped ({e})')
+        continue
+      cal['measures'][p][s] = rep['measures']
+      cal['n_per_set'][p][s] = rep['matched_examples']
+      log(f'calibrate: {p}s, {s}: ' + ', '.join(f'{m} {v["value"]:.3g}' for m, v in
+                                                 list(rep['measures'].items())[:3]))
+    cal['detections'][p] = calib.detections(cal['measures'][p])
+  cal['gamma_hadron_classifier'] = ctx.gamma_hadron()[1]
+  cal['seconds'] = time.time() - t0
+  path = calibration_path(cfg)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  for target in {os.path.abspath(path), os.path.abspath(os.path.join(cfg.output_dir, 'calibration.json'))}:
+    with open(target, 'w') as f:
+      json.dump(cal, f, indent=1, default=float)
+  md = '\n\n'.join(f'### {p}s\n\n' + calib.table(cal, p) for p in cfg.calibration_particles)
+  with open(os.path.join(cfg.output_dir, 'calibration.md'), 'w') as f:
+    f.write(md + '\n')
+  from taiga_tf import evaluation_plots  # pylint: disable=g-import-not-at-top
+  cal['plots'] = [evaluation_plots.calibration_figure(cfg.output_dir, cal, p)
+                  for p in cfg.calibration_particles]
+  cal['table'] = md
+  return cal
+
+
 def write_tensorboard(output_dir, report, pngs):
   w = tf.summary.create_file_writer(os.path.join(output_dir, 'tensorboard'))
   with w.as_default(step=0):
-    for p, v in report['hillas']['overall'].items():
-      for k, x in v.items():
-        tf.summary.scalar(f'hillas/{p}/{k}', x)
-    for k, v in report['gamma_hadron'].items():
-      tf.summary.scalar(f'gamma_hadron/{k}', v)
-    tf.summary.scalar('two_sample/auc', report['two_sample']['auc'])
-    for k, v in report['conditioning']['classifier_within_one_bin']['generated'].items():
-      tf.summary.scalar(f'conditioning/within_one_bin_{k}', v)
-    if report['conditioning']['mean_abs_median_size_rel_err'] is not None:
-      tf.summary.scalar('conditioning/mean_abs_median_size_rel_err',
-                        report['conditioning']['mean_abs_median_size_rel_err'])
+    for p, rep in report['particles'].items():
+      for m, v in rep['measures'].items():
+        tf.summary.scalar(f'{p}/{m}', v['value'])
+        if 'mc_mc' in v:
+          tf.summary.scalar(f'{p}/{m}_mc_mc', v['mc_mc'])
+      for k, v in rep['gamma_hadron'].items():
+        if not isinstance(v, dict):
+          tf.summary.scalar(f'{p}/gamma_hadron/{k}', v)
+    gh = report['gamma_hadron_classifier']
+    tf.summary.scalar('gamma_hadron_classifier/auc', gh['auc_gamma_vs_proton'])
     for path in pngs:
       with open(path, 'rb') as f:
-        tf.summary.image(os.path.splitext(os.path.basename(path))[0],
-                         tf.image.decode_png(f.read())[None])
+        name = os.path.relpath(os.path.splitext(path)[0], output_dir)
+        tf.summary.image(name, tf.image.decode_png(f.read())[None])
   w.flush()
 
 
+def _fmt_measure(v) -> str:
+  s = f'{v["value"]:.4g} [{v["ci"][0]:.3g}, {v["ci"][1]:.3g}]'
+  if 'mc_mc' in v:
+    s += f'  MC-MC {v["mc_mc"]:.3g}'
+  elif 'null_interval' in v:
+    s += f'  null {v["null_interval"][0]:.3f}-{v["null_interval"][1]:.3f}'
+  if v.get('evidence') is False:
+    s += f'  NO EVIDENCE: blind to {", ".join(x for x in v["misses"] if x in calib.REQUIRED)}'
+  elif v.get('evidence') is None:
+    s += '  (uncalibrated)'
+  return s
+
+
 def summary_table(report) -> str:
-  g = report['gamma_hadron']
-  rows = [('gamma/hadron pass rate > 0.5 (MC / generated)', f'{g["pass_mc_0.5"]:.3f} / {g["pass_generated_0.5"]:.3f}'),
-          ('gamma/hadron pass rate > 0.999 (MC / generated)', f'{g["pass_mc_0.999"]:.3f} / {g["pass_generated_0.999"]:.3f}'),
-          ('mean gamma score (MC / generated)', f'{g["mean_gamma_score_mc"]:.3f} / {g["mean_gamma_score_generated"]:.3f}'),
-          ('two-sample AUC (0.5 = indistinguishable)', f'{report["two_sample"]["auc"]:.3f}')]
-  c = report['conditioning']
-  if c['mean_abs_median_size_rel_err'] is not None:
-    rows.append(('mean |median size error| per class', f'{c["mean_abs_median_size_rel_err"]:.3f}'))
-  wi = c['classifier_within_one_bin']
-  rows.append(('within one energy bin (generated / MC)', f'{wi["generated"]["energy"]:.3f} / {wi["mc_test"]["energy"]:.3f}'))
-  rows.append(('within one distance bin (generated / MC)', f'{wi["generated"]["distance"]:.3f} / {wi["mc_test"]["distance"]:.3f}'))
-  for p, v in report['hillas']['overall'].items():
-    rows.append((f'{p}: W1 / sep (MC-MC)', f'{v["w1"]:.3f} / {v["sep"]:.3f}  ({v["w1_mc_mc"]:.3f} / {v["sep_mc_mc"]:.3f})'))
-  cr = report['hillas']['correlation']
-  rows.append(('Hillas correlations: max |diff| (MC-MC)', f'{cr["max_abs_diff"]:.3f}  ({cr["max_abs_diff_mc_mc"]:.3f})'))
-  w = max(len(r[0]) for r in rows)
-  return '\n'.join(f'{a:<{w}}  {b}' for a, b in rows)
+  lines = []
+  gh = report['gamma_hadron_classifier']
+  lines.append(f'gamma/hadron CNN on MC {gh["mc_split"]}: ROC AUC {gh["auc_gamma_vs_proton"]:.3f}; '
+               + '; '.join(f'score > {t}: gamma eff. {v["gamma_efficiency"]:.3f}, proton rej. '
+                           f'{v["proton_rejection"]:.3f}' for t, v in gh['at_threshold'].items()))
+  for p, rep in report['particles'].items():
+    lines.append(f'\n{p}s: {rep["n_generated"]} generated vs {rep["n_mc"]} MC, '
+                 f'{rep["matched_examples"]} class-matched (value [95 % interval]  MC-vs-MC)')
+    rows = [(m, _fmt_measure(v)) for m, v in rep['measures'].items()]
+    g = rep['gamma_hadron']
+    rows.insert(2, (f'recognised as {p} > 0.5 (MC / generated)',
+                    f'{g["pass_mc_0.5"]:.3f} / {g["pass_generated_0.5"]:.3f}'))
+    w = max(len(r[0]) for r in rows)
+    lines += [f'  {a:<{w}}  {b}' for a, b in rows]
+  return '\n'.join(lines)

@@ -6,11 +6,13 @@ import os
 import numpy as np
 
 from taiga_tf import plotting
-from taiga_tf.evaluation import PARAMS
+from taiga_tf.evaluation import FEATURES, PARAMS
 
 LABELS = {'log10_size': 'log10(1 + size / pe)', 'length': 'length (deg)', 'width': 'width (deg)',
           'dist': 'dist (deg)', 'alpha': 'alpha (deg)', 'con2': 'con2',
-          'skewness': 'skewness', 'kurtosis': 'kurtosis'}
+          'skewness': 'skewness', 'kurtosis': 'kurtosis',
+          'leakage_intensity_2': 'leakage (intensity, 2 rings)', 'conc_cog': 'concentration (cog)',
+          'conc_core': 'concentration (core)', 'conc_pixel': 'concentration (pixel)'}
 
 
 def _plt():
@@ -34,33 +36,55 @@ def _hist_pair(ax, g, m, name, stats=None):
   ax.tick_params(labelsize=7)
 
 
-def write_all(out, cam, spec, gen, mc, h_gen, h_mc, gi, mi, s_mc, s_gen, s_other, particle,
-              other, report) -> list[str]:
+def write_all(out, cam, spec, gen, mc, rep, particle) -> list[str]:
+  """The plots of one particle's report (evaluation.compare) into `out`."""
   plt = _plt()
   paths = []
+  gi, mi = rep['_index']
+  h_gen, h_mc = rep['_features']
+  s_gen, s_mc, s_other = rep['_scores']
+  other = 'proton' if particle == 'gamma' else 'gamma'
+  overall = rep['features']['overall']
 
-  fig, axes = plt.subplots(2, 4, figsize=(13, 6))
-  for j, (ax, p) in enumerate(zip(axes.ravel(), PARAMS)):
-    _hist_pair(ax, h_gen[gi, j], h_mc[mi, j], p, report['hillas']['overall'][p])
+  fig, axes = plt.subplots(3, 4, figsize=(13, 9))
+  shown = PARAMS + ('leakage_intensity_2', 'conc_cog', 'conc_core', 'conc_pixel')
+  for ax, p in zip(axes.ravel(), shown):
+    j = FEATURES.index(p)
+    _hist_pair(ax, h_gen[gi, j], h_mc[mi, j], p, overall[p])
   axes[0][0].legend(fontsize=7)
-  fig.suptitle(f'Hillas parameters, {particle}s, class mix matched ({len(gi)} pairs)')
+  fig.suptitle(f'Hillas parameters, leakage, concentration: {particle}s, class mix matched '
+               f'({len(gi)} pairs)')
   fig.tight_layout()
   paths.append(_save(fig, out, 'hillas_overall.png'))
 
-  bins = sorted(report['hillas']['per_energy_bin'])
+  bins = sorted(rep['per_energy_bin'])
   if bins:
-    pick = [bins[0], bins[len(bins) // 2], bins[-1]]
-    fig, axes = plt.subplots(len(pick), 4, figsize=(13, 3 * len(pick)), squeeze=False)
+    pick = sorted({bins[0], bins[len(bins) // 2], bins[-1]})
+    fig, axes = plt.subplots(len(pick), 3, figsize=(10, 3 * len(pick)), squeeze=False)
     for r, k in enumerate(pick):
       g, m = gi[gen['energy_bin'][gi] == k], mi[mc['energy_bin'][mi] == k]
-      for c, p in enumerate(('log10_size', 'length', 'width', 'dist')):
-        j = PARAMS.index(p)
-        _hist_pair(axes[r][c], h_gen[g, j], h_mc[m, j], p, report['hillas']['per_energy_bin'][k][p])
+      row = rep['per_energy_bin'][k]
+      for c, p in enumerate(('log10_size', 'length', 'width')):
+        j = FEATURES.index(p)
+        _hist_pair(axes[r][c], h_gen[g, j], h_mc[m, j], p,
+                   {'w1': row[f'w1_{p}'], 'w1_mc_mc': row[f'w1_{p}_mc_mc']})
       e = spec.energy_edges
-      axes[r][0].set_ylabel(f'E {e[k]:.3g}-{e[k + 1]:.3g} TeV', fontsize=9)
+      axes[r][0].set_ylabel(f'E {e[k]:.3g}-{e[k + 1]:.3g} TeV\nAUC {row["two_sample_auc_image"]:.2f}',
+                            fontsize=9)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     paths.append(_save(fig, out, 'hillas_energy_bins.png'))
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ks = np.array(bins)
+    for name, mk in (('two_sample_auc_image', 'o-'), ('two_sample_auc_features', 's--')):
+      ax.plot(ks, [rep['per_energy_bin'][k][name] for k in bins], mk, label=name.replace('two_sample_auc_', ''))
+    ax.axhline(0.5, color='k', lw=0.8)
+    ax.set_xlabel('energy bin'), ax.set_ylabel('two-sample AUC (0.5 = indistinguishable)')
+    ax.set_ylim(0.3, 1.02)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    paths.append(_save(fig, out, 'auc_per_energy_bin.png'))
 
   # image grids: 6 well-populated classes, 3 MC and 3 generated each
   classes, counts = np.unique(mc['class_id'][mi], return_counts=True)
@@ -70,12 +94,13 @@ def write_all(out, cam, spec, gen, mc, h_gen, h_mc, gi, mi, s_mc, s_gen, s_other
     m = np.flatnonzero(mc['class_id'] == c)[:3]
     g = np.flatnonzero(gen['class_id'] == c)[:3]
     rows.append([cam.to_vector(mc['image'][i]) for i in m] + [None] * (3 - len(m))
-                + [cam.to_vector(gen['image'][i]) for i in g])
+                + [cam.to_vector(gen['image'][i]) for i in g] + [None] * (3 - len(g)))
     labels.append(f'class {c}')
-  fig = plotting.camera_grid_figure(cam, rows, ['MC', 'MC', 'MC', 'gen', 'gen', 'gen'], labels)
-  paths.append(_save(fig, out, 'images_per_class.png'))
+  if rows:
+    fig = plotting.camera_grid_figure(cam, rows, ['MC', 'MC', 'MC', 'gen', 'gen', 'gen'], labels)
+    paths.append(_save(fig, out, 'images_per_class.png'))
 
-  per = report['conditioning']['median_size_per_class']
+  per = rep['conditioning']['median_size_per_class']
   if per:
     fig, ax = plt.subplots(figsize=(5, 5))
     mm = np.array([v['mc_median'] for v in per.values()])
@@ -96,11 +121,42 @@ def write_all(out, cam, spec, gen, mc, h_gen, h_mc, gi, mi, s_mc, s_gen, s_other
   ax.hist(s_other, bins=bins, histtype='step', density=True, label=f'MC {other}s')
   ax.hist(s_gen, bins=bins, histtype='step', lw=1.5, density=True, label=f'generated {particle}s')
   ax.set_yscale('log')
-  ax.set_xlabel('gamma score of the gamma/hadron CNN (trained on MC)')
+  ax.set_xlabel(f'{particle} score of the gamma/hadron CNN (trained on MC)')
   ax.legend(fontsize=8)
   fig.tight_layout()
   paths.append(_save(fig, out, 'gamma_hadron_scores.png'))
   return paths
+
+
+def calibration_figure(out, cal, particle) -> str:
+  """Each measure against each wrong set, in units of the null's interval: how far off."""
+  from taiga_tf.calibration import REQUIRED, WRONG_SETS  # pylint: disable=g-import-not-at-top
+  plt = _plt()
+  meas = cal['measures'][particle]
+  sets = [s for s in WRONG_SETS if s in meas and s != 'mc']
+  names = list(meas['mc'])
+  z = np.full((len(names), len(sets)), np.nan)
+  for i, m in enumerate(names):
+    v0 = meas['mc'][m]
+    half = max((v0['ci'][1] - v0['ci'][0]) / 2, 1e-12)
+    for j, s in enumerate(sets):
+      if m in meas[s]:
+        z[i, j] = (meas[s][m]['value'] - v0['value']) / half
+  fig, ax = plt.subplots(figsize=(1.3 * len(sets) + 3, 0.38 * len(names) + 1.5))
+  im = ax.imshow(np.clip(np.nan_to_num(z), -2, 20), cmap='magma_r', aspect='auto', vmin=-2, vmax=20)
+  det = cal['detections'][particle]
+  for i, m in enumerate(names):
+    for j, s in enumerate(sets):
+      ax.text(j, i, 'seen' if det[m].get(s) else '-', ha='center', va='center', fontsize=7,
+              color='w' if np.nan_to_num(z[i, j]) > 10 else 'k')
+  blind = [m for m in names if not all(det[m].get(s, False) for s in REQUIRED)]
+  ax.set_yticks(range(len(names)), [m + ('  (no evidence)' if m in blind else '') for m in names],
+                fontsize=8)
+  ax.set_xticks(range(len(sets)), sets, rotation=30, ha='right', fontsize=8)
+  fig.colorbar(im, ax=ax, label='(wrong - null) / half-width of the null interval')
+  ax.set_title(f'calibration, {particle}s: what each measure sees', fontsize=10)
+  fig.tight_layout()
+  return _save(fig, out, f'calibration_{particle}.png')
 
 
 def _save(fig, out, name):

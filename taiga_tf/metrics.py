@@ -80,3 +80,54 @@ def correlation_difference(a: np.ndarray, b: np.ndarray) -> dict:
   return {'max_abs_diff': float(np.nanmax(np.abs(d[off]))),
           'mean_abs_diff': float(np.nanmean(np.abs(d[off]))),
           'corr_a': ca.tolist(), 'corr_b': cb.tolist()}
+
+
+def bootstrap_ci(fn, samples, n_boot: int = 200, seed: int = 0, level: float = 0.95):
+  """Bootstrap interval of fn(*samples), each sample resampled on its own.
+
+  samples: sequence of arrays (resampled along axis 0, with replacement, independently:
+  e.g. (generated, MC) for a two-sample distance). The percentile interval of the
+  draws is shifted by the bootstrap's estimate of its own bias (mean of the draws
+  minus fn(*samples)): resampling with replacement duplicates events, which alone
+  makes a distance between samples grow, so the raw percentiles of a small
+  distance need not even contain it. Returns [lo, hi]; NaN draws are dropped,
+  and [nan, nan] comes back when none is finite.
+  """
+  rng = np.random.default_rng(seed)
+  samples = [np.asarray(s) for s in samples]
+  draws = []
+  for _ in range(n_boot):
+    draws.append(fn(*[s[rng.integers(0, len(s), len(s))] if len(s) else s for s in samples]))
+  draws = np.asarray(draws, np.float64)
+  draws = draws[np.isfinite(draws)]
+  value = float(fn(*samples))
+  if len(draws) == 0 or not np.isfinite(value):
+    return [float('nan'), float('nan')]
+  a = (1 - level) / 2
+  shift = value - draws.mean()
+  return [float(np.quantile(draws, a) + shift), float(np.quantile(draws, 1 - a) + shift)]
+
+
+def auc_null_interval(n_pos: int, n_neg: int, level: float = 0.95):
+  """Where the AUC of a classifier without power falls, [lo, hi] (Mann-Whitney normal limit)."""
+  if n_pos == 0 or n_neg == 0:
+    return [float('nan'), float('nan')]
+  sd = np.sqrt((n_pos + n_neg + 1) / (12.0 * n_pos * n_neg))
+  z = stats.norm.ppf(0.5 + level / 2)
+  return [float(0.5 - z * sd), float(0.5 + z * sd)]
+
+
+def efficiency_rejection(signal_scores, background_scores, threshold: float) -> dict:
+  """Signal efficiency (score > threshold) and background rejection (score <= threshold)."""
+  s, b = np.asarray(signal_scores), np.asarray(background_scores)
+  return {'threshold': float(threshold),
+          'signal_efficiency': float(np.mean(s > threshold)) if len(s) else float('nan'),
+          'background_rejection': float(np.mean(b <= threshold)) if len(b) else float('nan')}
+
+
+def efficiency_at_rejection(signal_scores, background_scores, rejection: float) -> float:
+  """Signal efficiency at the threshold that rejects the given fraction of the background."""
+  b = np.asarray(background_scores)
+  if len(b) == 0 or len(signal_scores) == 0:
+    return float('nan')
+  return float(np.mean(np.asarray(signal_scores) > np.quantile(b, rejection)))

@@ -310,7 +310,9 @@ def train(cfg: TrainConfig, log=print) -> dict:
   step_fn = make_step_fn(model, strategy, jit)
   writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, 'train'))
   evaluator = Evaluator(cfg, spec, prep, state.get('nsb_sigma', 0.0)) if cfg.eval_every else None
-  log(f'train: {cfg.model} on {spec.builder.info.full_name} ({cfg.particle}), '
+  on = '+'.join(data_lib.PARTICLES) if cfg.condition_on_particle else cfg.particle
+  log(f'train: {cfg.model} on {spec.builder.info.full_name} ({on}'
+      f'{", signal only" if cfg.signal_only else ""}), '
       f'{num_labels(cfg, spec.n_classes)} classes, {kind.params_text(model)}, '
       f'{strategy.num_replicas_in_sync} replica(s), jit_compile={jit}, steps {start}->{cfg.steps}')
   t0, t_last, step_last = time.time(), time.time(), start

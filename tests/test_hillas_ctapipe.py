@@ -64,3 +64,32 @@ def test_cleaning_and_hillas_match_ctapipe(geometry, images):
     assert ours['dist'][i] == pytest.approx(h.r.to_value(u.m) * cm, rel=1e-6)
     compared += 1
   assert compared > 80
+
+
+def test_leakage_and_concentration_match_ctapipe(geometry, images):
+  from ctapipe.image import concentration_parameters, leakage_parameters
+  from taiga_tf import image_features
+  masks = hillas.tailcuts_clean(CAM, images, 14.0, 7.0)
+  ours_h = hillas.hillas_parameters(CAM, images, masks)
+  ours = image_features.image_features(CAM, images, masks, ours_h)
+  ring1, ring2 = image_features.border_masks(CAM)
+  np.testing.assert_array_equal(ring1, geometry.get_border_pixel_mask(1))
+  np.testing.assert_array_equal(ring2, geometry.get_border_pixel_mask(2))
+  compared = leaking = 0
+  for i, img in enumerate(images):
+    m = masks[i]
+    if m.sum() < 3:
+      assert m.sum() > 0 or np.isnan(ours['conc_cog'][i])
+      continue
+    lk = leakage_parameters(geometry, img, m)
+    for k in (1, 2):
+      assert ours[f'leakage_pixels_{k}'][i] == pytest.approx(lk[f'pixels_width_{k}'], abs=1e-12)
+      assert ours[f'leakage_intensity_{k}'][i] == pytest.approx(lk[f'intensity_width_{k}'], rel=1e-9)
+    leaking += lk['intensity_width_2'] > 0
+    h = hillas_parameters(geometry[m], img[m])
+    c = concentration_parameters(geometry[m], img[m], h)
+    assert ours['conc_cog'][i] == pytest.approx(c.cog, rel=1e-6)
+    assert ours['conc_core'][i] == pytest.approx(c.core, rel=1e-6, abs=1e-9)
+    assert ours['conc_pixel'][i] == pytest.approx(c.pixel, rel=1e-9)
+    compared += 1
+  assert compared > 80 and leaking > 0     # some images reach the camera edge

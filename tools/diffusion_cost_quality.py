@@ -8,7 +8,7 @@ Each setting `sampler:num_steps:num_examples` writes an imbalanced-plan dataset
 with `taiga_tf.generate` (seed 1, so every setting starts from the same initial
 noise) and evaluates it with `taiga_tf.evaluate` against the MC test split
 (classifiers trained once, shared). Prints one row per setting: network
-evaluations, images/s, two-sample AUC, gamma/hadron pass rate, W1 of log10(size),
+evaluations, images/s, two-sample AUCs (image, features), gamma/hadron pass rate, W1 of log10(size),
 width and length next to their MC-vs-MC values; writes `<output_dir>/cost_quality.json`.
 """
 import argparse
@@ -26,7 +26,8 @@ def main():
   ap.add_argument('--reference', default='taiga_iact/simulated')
   ap.add_argument('--settings', default='euler_maruyama:1000:300,heun:18:2000,dpmpp_2m:10:2000')
   ap.add_argument('--output_dir', default='out/cost_quality')
-  ap.add_argument('--epochs', type=int, default=4)
+  ap.add_argument('--classifier_dir', default=None,
+                  help='MC classifiers and calibration.json (default <output_dir>/classifiers)')
   ap.add_argument('--batch_size', type=int, default=128)
   args = ap.parse_args()
   logging.set_verbosity(logging.WARNING)
@@ -42,32 +43,35 @@ def main():
     print(f'\n== {tag}: {solvers.nfe(name, steps)} network evaluations, {n} images', flush=True)
     if os.path.exists(gen_dir):
       with open(os.path.join(gen_dir, 'summary.json')) as f:
-        g = json.load(f)
+        gen = json.load(f)
     else:
-      g = generation.generate(generation.GenerateConfig(
+      gen = generation.generate(generation.GenerateConfig(
           model=args.model, output_dir=gen_dir, plan='imbalanced', num_examples=n, seed=1,
           batch_size=args.batch_size, jit_compile='auto', data_dir=args.data_dir, sampler=name,
           num_steps=steps), log=lambda *a: print(*a, flush=True))
       with open(os.path.join(gen_dir, 'summary.json'), 'w') as f:
-        json.dump(g, f, default=str)
+        json.dump(gen, f, default=str)
     rep = evaluation.evaluate(evaluation.EvalConfig(
         generated=gen_dir, reference=args.reference, data_dir=args.data_dir,
         output_dir=os.path.join(args.output_dir, f'eval_{tag}'),
-        classifier_dir=os.path.join(args.output_dir, 'classifiers'), epochs=args.epochs),
+        classifier_dir=args.classifier_dir or os.path.join(args.output_dir, 'classifiers')),
         log=lambda *a: print(*a, flush=True))
-    h = rep['hillas']['overall']
+    g = rep['particles']['gamma']
+    h, m = g['features']['overall'], g['measures']
     rows.append({'setting': tag, 'nfe': solvers.nfe(name, steps), 'n': n,
-                 'images_per_s': g['sampling_images_per_s'], 'auc': rep['two_sample']['auc'],
-                 'pass_0.5': rep['gamma_hadron']['pass_generated_0.5'],
-                 'pass_mc_0.5': rep['gamma_hadron']['pass_mc_0.5'],
+                 'images_per_s': gen['sampling_images_per_s'],
+                 'auc': m['two_sample_auc_image']['value'], 'auc_ci': m['two_sample_auc_image']['ci'],
+                 'auc_features': m['two_sample_auc_features']['value'],
+                 'pass_0.5': g['gamma_hadron']['pass_generated_0.5'],
+                 'pass_mc_0.5': g['gamma_hadron']['pass_mc_0.5'],
                  **{f'w1_{p}': h[p]['w1'] for p in ('log10_size', 'width', 'length')},
                  **{f'w1_{p}_mc_mc': h[p]['w1_mc_mc'] for p in ('log10_size', 'width', 'length')}})
   with open(os.path.join(args.output_dir, 'cost_quality.json'), 'w') as f:
     json.dump(rows, f, indent=1)
-  print(f'\n{"setting":<20} {"NFE":>5} {"images":>6} {"img/s":>7} {"AUC":>6} {"pass>0.5":>8} '
+  print(f'\n{"setting":<20} {"NFE":>5} {"images":>6} {"img/s":>7} {"AUC":>6} {"AUC f":>6} {"pass>0.5":>8} '
         f'{"W1 log size":>12} {"W1 width":>14} {"W1 length":>14}')
   for r in rows:
-    print(f'{r["setting"]:<20} {r["nfe"]:>5} {r["n"]:>6} {r["images_per_s"]:>7.2f} {r["auc"]:>6.3f} '
+    print(f'{r["setting"]:<20} {r["nfe"]:>5} {r["n"]:>6} {r["images_per_s"]:>7.2f} {r["auc"]:>6.3f} {r["auc_features"]:>6.3f} '
           f'{r["pass_0.5"]:>8.3f} {r["w1_log10_size"]:>5.3f} ({r["w1_log10_size_mc_mc"]:.3f}) '
           f'{r["w1_width"]:>6.4f} ({r["w1_width_mc_mc"]:.4f}) {r["w1_length"]:>6.4f} ({r["w1_length_mc_mc"]:.4f})')
   print(f'(MC test gammas pass > 0.5: {rows[0]["pass_mc_0.5"]:.3f}; MC-vs-MC W1 in brackets)')

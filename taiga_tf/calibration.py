@@ -1,0 +1,129 @@
+"""Deliberately wrong "generated" sets built from held-out MC, and what they say of each measure.
+
+A fidelity measure is evidence only if it can see a bad generator. `wrong_sets`
+builds, from MC events the report never compares against (another split), the
+failures a generator can have:
+
+  mc              the MC itself: the null, what "as good as the MC" scores
+  energy_shift    images of energy bin e labelled as bin e + 1
+  random_class    the class labels shuffled (the images' mix is the MC's)
+  other_particle  the other particle's MC (protons for a gamma report) labelled as this one
+  amplitude_x1.2  every pixel amplitude scaled by 1.2
+  rotated_30deg   images rotated by 30 degrees about the camera centre (nearest pixel)
+  noise           Gaussian noise with the MC's per-pixel mean and std, no shower
+
+`detections` compares each wrong set's measure with the null's: a set is
+detected when the lower end of its bootstrap interval lies above the upper end
+of the null's (every measure is oriented so that larger is worse). A measure
+that misses `noise` or `other_particle` is marked in a report as no evidence.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from taiga_tf.camera import Camera
+
+WRONG_SETS = ('mc', 'energy_shift', 'random_class', 'other_particle', 'amplitude_x1.2',
+              'rotated_30deg', 'noise')
+REQUIRED = ('noise', 'other_particle')     # a measure blind to either is not evidence
+DERIVED = ('features', 'x')                 # per-image columns computed from 'image'
+
+
+def _relabel(cols, energy_bin, distance_bin, n_distance_bins):
+  out = dict(cols)
+  out['energy_bin'] = energy_bin.astype(np.int64)
+  out['distance_bin'] = distance_bin.astype(np.int64)
+  out['class_id'] = (energy_bin * n_distance_bins + distance_bin).astype(np.int64)
+  return out
+
+
+def _images_only(cols):
+  return {k: v for k, v in cols.items() if k not in DERIVED}
+
+
+def rotation_map(camera: Camera, angle_deg: float) -> np.ndarray:
+  """For each pixel, the pixel nearest to where a rotation by angle_deg brings it from."""
+  a = np.radians(angle_deg)
+  x, y = camera.x, camera.y
+  xs, ys = np.cos(a) * x + np.sin(a) * y, -np.sin(a) * x + np.cos(a) * y   # R(-a) (x, y)
+  d2 = (xs[:, None] - x[None]) ** 2 + (ys[:, None] - y[None]) ** 2
+  return d2.argmin(1)
+
+
+def wrong_set(name: str, cols: dict, other: dict, camera: Camera, n_energy_bins: int,
+              n_distance_bins: int, particle_id: int, seed: int = 0) -> dict:
+  """One wrong set from MC columns (image (N, S, S), class_id, energy_bin, distance_bin).
+
+  other: MC columns of the other particle (used by 'other_particle'). Columns
+  derived from the images (DERIVED) follow the events they belong to, and are
+  dropped where the images change.
+  """
+  rng = np.random.default_rng(seed)
+  e, d = cols['energy_bin'], cols['distance_bin']
+  if name == 'mc':
+    out = dict(cols)
+  elif name == 'energy_shift':
+    keep = e < n_energy_bins - 1
+    out = _relabel({k: v[keep] for k, v in cols.items()}, e[keep] + 1, d[keep], n_distance_bins)
+  elif name == 'random_class':
+    perm = rng.permutation(len(e))
+    out = _relabel(cols, e[perm], d[perm], n_distance_bins)
+  elif name == 'other_particle':
+    out = dict(other)
+  elif name == 'amplitude_x1.2':
+    out = dict(_images_only(cols), image=cols['image'] * np.float32(1.2))
+  elif name == 'rotated_30deg':
+    vec = camera.to_vector(cols['image'])[:, rotation_map(camera, 30.0)]
+    out = dict(_images_only(cols), image=camera.to_square(vec).astype(cols['image'].dtype))
+  elif name == 'noise':
+    vec = camera.to_vector(cols['image']).astype(np.float64)
+    noise = rng.normal(vec.mean(0), vec.std(0), vec.shape)
+    out = dict(_images_only(cols), image=camera.to_square(noise).astype(np.float32))
+  else:
+    raise ValueError(f'unknown wrong set {name!r}; known: {", ".join(WRONG_SETS)}')
+  out['particle'] = np.full(len(out['class_id']), particle_id, np.int64)
+  return out
+
+
+def detections(measures_by_set: dict) -> dict:
+  """{measure: {set: detected}} from {set: {measure: {'value', 'ci'}}} (null = 'mc')."""
+  null = measures_by_set['mc']
+  out = {}
+  for m, v0 in null.items():
+    hi0 = v0['ci'][1] if np.isfinite(v0['ci'][1]) else v0['value']
+    out[m] = {}
+    for s, ms in measures_by_set.items():
+      if s == 'mc' or m not in ms:
+        continue
+      lo = ms[m]['ci'][0] if np.isfinite(ms[m]['ci'][0]) else ms[m]['value']
+      out[m][s] = bool(np.isfinite(lo) and np.isfinite(hi0) and lo > hi0)
+  return out
+
+
+def mark(measures: dict, calibration: dict | None, particle: str) -> None:
+  """Adds 'evidence' (True / False / None = not calibrated) and 'misses' to each measure."""
+  det = (calibration or {}).get('detections', {}).get(particle)
+  for m, v in measures.items():
+    if det is None or m not in det:
+      v['evidence'], v['misses'] = None, None
+      continue
+    v['misses'] = sorted(s for s, hit in det[m].items() if not hit)
+    v['evidence'] = all(det[m].get(s, False) for s in REQUIRED)
+
+
+def table(calibration: dict, particle: str) -> str:
+  """Markdown: each measure against each wrong set (value, * = told apart from the null)."""
+  sets = [s for s in WRONG_SETS if s in calibration['measures'][particle]]
+  meas = calibration['measures'][particle]
+  det = calibration['detections'][particle]
+  rows = ['| measure | ' + ' | '.join(sets) + ' | evidence |',
+          '|---|' + '---|' * (len(sets) + 1)]
+  for m in meas['mc']:
+    cells = []
+    for s in sets:
+      v = meas[s].get(m, {}).get('value', float('nan'))
+      star = '' if s == 'mc' else (' *' if det[m].get(s) else '')
+      cells.append(f'{v:.3g}{star}')
+    ev = 'yes' if all(det[m].get(s, False) for s in REQUIRED) else 'no'
+    rows.append(f'| {m} | ' + ' | '.join(cells) + f' | {ev} |')
+  return '\n'.join(rows)
