@@ -1,0 +1,1 @@
+"""Detector-specific parts of taiga_tf, one package per detector."""

@@ -1,0 +1,1 @@
+"""The liquid-argon TPC detector: formats, built-in MC, physics features, plots."""
