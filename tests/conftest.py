@@ -9,11 +9,24 @@ SHARED = pathlib.Path(os.environ.get('TAIGA_TF_SHARED', REPO.parent / 'shared'))
 PIXEL_TABLE = SHARED / 'reference' / 'taiga_iact' / 'XY_turn_2020jan2tel_18fix.txt'
 
 
+LARCV3_SAMPLE = SHARED / 'reference' / 'lartpc' / 'larcv3_sample.h5'
+
+
+def shared_file(path: pathlib.Path, what: str) -> pathlib.Path:
+  """A reference file of ../shared, or a clean skip when this checkout has none."""
+  if not path.exists():
+    pytest.skip(f'{what} not found at {path}')
+  return path
+
+
 @pytest.fixture
 def pixel_table_2020():
-  if not PIXEL_TABLE.exists():
-    pytest.skip(f'reference pixel table not found at {PIXEL_TABLE}')
-  return PIXEL_TABLE
+  return shared_file(PIXEL_TABLE, 'reference pixel table')
+
+
+@pytest.fixture
+def larcv3_sample():
+  return shared_file(LARCV3_SAMPLE, 'larcv3 sample')
 
 
 @pytest.fixture(scope='session')

@@ -7,21 +7,12 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import SHARED
 from taiga_tf.detectors.lartpc import larcv3, npy_arrays
 from taiga_tf.detectors.lartpc.larcv3 import Larcv3Error, Larcv3Reader, Larcv3Writer
 
-SAMPLE = SHARED / 'reference' / 'lartpc' / 'larcv3_sample.h5'
 
-
-@pytest.fixture
-def sample():
-  if not SAMPLE.exists():
-    pytest.skip(f'larcv3 sample not found at {SAMPLE}')
-  return SAMPLE
-
-
-def test_reads_the_real_larcv3_sample(sample):
+def test_reads_the_real_larcv3_sample(larcv3_sample):
+  sample = larcv3_sample
   with Larcv3Reader(sample) as f:
     assert len(f) == 5 and f.sparse2d_producers == ['data']
     events = list(f.events('data'))
@@ -39,7 +30,8 @@ def test_reads_the_real_larcv3_sample(sample):
       assert img[r, c] == p.values[0]
 
 
-def test_writer_reproduces_the_sample_bit_for_bit(sample, tmp_path):
+def test_writer_reproduces_the_sample_bit_for_bit(larcv3_sample, tmp_path):
+  sample = larcv3_sample
   out = tmp_path / 'copy.h5'
   with Larcv3Reader(sample) as f, Larcv3Writer(out, ['data']) as w:
     for ev in f.events('data'):
