@@ -1,4 +1,4 @@
-"""Imports the taiga_iact TFDS builder from datasets/ (as `tfds build datasets/taiga_iact` does)."""
+"""Imports the TFDS builders from datasets/ (as `tfds build datasets/<name>` does)."""
 import importlib
 import pathlib
 import sys
@@ -7,7 +7,7 @@ DATASETS_DIR = pathlib.Path(__file__).resolve().parents[1] / 'datasets'
 BUILDER_DIR = DATASETS_DIR / 'taiga_iact'
 
 
-def load_builder_module():
+def load_builder_module(name: str = 'taiga_iact'):
   if str(DATASETS_DIR) not in sys.path:
     sys.path.insert(0, str(DATASETS_DIR))
-  return importlib.import_module('taiga_iact.taiga_iact_dataset_builder')
+  return importlib.import_module(f'{name}.{name}_dataset_builder')

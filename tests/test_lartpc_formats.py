@@ -7,8 +7,8 @@ import h5py
 import numpy as np
 import pytest
 
-from taiga_tf.detectors.lartpc import larcv3, npy_arrays
-from taiga_tf.detectors.lartpc.larcv3 import Larcv3Error, Larcv3Reader, Larcv3Writer
+from taiga_tf.detectors.lartpc.formats import larcv3, npy_arrays
+from taiga_tf.detectors.lartpc.formats.larcv3 import Larcv3Error, Larcv3Reader, Larcv3Writer
 
 
 def test_reads_the_real_larcv3_sample(larcv3_sample):

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from taiga_tf.detectors.lartpc import physics as phys
-from taiga_tf.detectors.lartpc import simulate as sim
+from taiga_tf.detectors.lartpc.mc import physics as phys
+from taiga_tf.detectors.lartpc.mc import simulate as sim
 
 # PDG CSDA ranges in liquid argon (g/cm^2), as tabulated in LArSoft's TrackMomentumCalculator
 # (pdg.lbl.gov AtomicNuclearProperties, muonloss_289 and the proton table)

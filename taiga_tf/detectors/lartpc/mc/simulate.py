@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import time
 
 import numpy as np
 
-from taiga_tf.detectors.lartpc import physics as phys
+from taiga_tf.detectors.lartpc.mc import physics as phys
 
 PARTICLES = ('muon', 'pion', 'proton', 'electron', 'photon')
 TRACK, SHOWER = 1, 2
@@ -355,3 +357,42 @@ def crop(charge: np.ndarray, size: int = 64, label: np.ndarray | None = None):
 def to_uint8(charge: np.ndarray, full_scale_mev: float = 2.5) -> np.ndarray:
   """The reference's 0-255 scale: 255 at `full_scale_mev` per pixel and above."""
   return np.clip(np.round(charge / full_scale_mev * 255.0), 0, 255).astype(np.uint8)
+
+
+PDG = {'muon': 13, 'pion': 211, 'proton': 2212, 'electron': 11, 'photon': 22}
+TRUTH_DTYPE = np.dtype([('pdg', '<i4'), ('momentum', '<f4'), ('direction', '<f4', (3,)),
+                        ('start', '<f4', (3,)), ('drift', '<f4')])
+PRODUCERS = ('data', 'label')     # charge (MeV-equivalent) and labels (1 track, 2 shower)
+
+
+def write_run(cfg: LArTPCConfig, output_dir: str, n_events: int, seed: int,
+              events_per_file: int = 1000, first: int = 0, log=print) -> dict:
+  """Events first .. first + n_events - 1 into larcv3 files of `events_per_file` events.
+
+  Each file `lartpc_<particle>_s<seed>_<k>.h5` holds the sparse2d products `data`
+  (charge) and `label` (1 track, 2 shower) of projection 0 (the canvas, `pixel_cm`
+  pixels, origin at its lower-left corner), event ids (run = seed, subrun = PDG code,
+  event = index) and the truth rows in `Truth/particle` (TRUTH_DTYPE).
+  """
+  from taiga_tf.detectors.lartpc.formats import larcv3  # pylint: disable=g-import-not-at-top
+  os.makedirs(output_dir, exist_ok=True)
+  t0, files = time.time(), []
+  origin = (-cfg.half_cm, -cfg.half_cm)
+  for k, start in enumerate(range(first, first + n_events, events_per_file)):
+    n = min(events_per_file, first + n_events - start)
+    path = os.path.join(output_dir, f'lartpc_{cfg.particle}_s{seed}_{k:04d}.h5')
+    with larcv3.Larcv3Writer(path, PRODUCERS, truth_dtype=TRUTH_DTYPE) as w:
+      for ev in generate(cfg, n, seed, first=start):
+        index = start + w.n_events
+        truth = (PDG[cfg.particle], ev.momentum, ev.direction, ev.start, ev.drift_cm)
+        w.add_event((seed, PDG[cfg.particle], index),
+                    {'data': [larcv3.sparse_projection(ev.charge, 0, cfg.pixel_cm, origin)],
+                     'label': [larcv3.sparse_projection(ev.label.astype(np.float32), 0, cfg.pixel_cm,
+                                                        origin)]},
+                    truth=truth)
+    files.append(path)
+    done = start + n - first
+    log(f'lartpc mc: {cfg.particle}: {done}/{n_events} events ({done / (time.time() - t0):.1f}/s)')
+  dt = time.time() - t0
+  return {'particle': cfg.particle, 'events': n_events, 'files': files, 'seconds': dt,
+          'events_per_s': n_events / max(dt, 1e-9)}

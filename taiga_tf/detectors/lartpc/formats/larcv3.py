@@ -129,6 +129,15 @@ class Larcv3Reader:
                         f'{self.n_events} events')
     return g
 
+  def truth(self, i: int):
+    """Event i's row of `Truth/particle` (files of the built-in MC), or None."""
+    if 'Truth/particle' not in self._f:
+      return None
+    t = self._f['Truth/particle']
+    if t.shape[0] != self.n_events:
+      raise Larcv3Error(f'{self.path}: Truth/particle has {t.shape[0]} rows for {self.n_events} events')
+    return t[i]
+
   def event_id(self, i: int) -> tuple[int, int, int]:
     r = self._f['Events/event_id'][i]
     return (int(r['run']), int(r['subrun']), int(r['event']))
@@ -183,7 +192,10 @@ class Larcv3Writer:
       w.add_event((run, subrun, event), {'data': [proj0, ...], 'label': [...]})
   """
 
-  def __init__(self, path: str | os.PathLike, producers: Sequence[str], chunk: int = 4096):
+  def __init__(self, path: str | os.PathLike, producers: Sequence[str], chunk: int = 4096,
+               truth_dtype: np.dtype | None = None):
+    """truth_dtype: optional per-event truth rows, stored in `Truth/particle` (not a
+    larcv3 product: larcv3 and this reader's events ignore it; `truth()` reads it)."""
     self.path = os.fspath(path)
     self._tmp = self.path + '.partial'
     self._f = _h5py().File(self._tmp, 'w')
@@ -199,6 +211,8 @@ class Larcv3Writer:
                     'voxel_extents': mk(g, 'voxel_extents', VOXEL_EXTENTS_DTYPE, 100),
                     'image_meta': mk(g, 'image_meta', IMAGE_META2D_DTYPE, 100),
                     'voxels': mk(g, 'voxels', VOXEL_DTYPE, chunk)}
+    self._truth = (mk(self._f.create_group('Truth'), 'particle', truth_dtype, 100)
+                   if truth_dtype is not None else None)
     self.n_events = 0
 
   def __enter__(self):
@@ -218,10 +232,14 @@ class Larcv3Writer:
       ds[n:] = rows
     return n
 
-  def add_event(self, event_id, products: dict[str, list[Projection]]):
+  def add_event(self, event_id, products: dict[str, list[Projection]], truth=None):
     if set(products) != set(self.producers):
       raise ValueError(f'event {event_id}: products {sorted(products)} != {sorted(self.producers)}')
+    if (truth is None) != (self._truth is None):
+      raise ValueError(f'event {event_id}: truth rows are given for all events or none')
     self._append(self._ev, np.array([tuple(int(v) for v in event_id)], EVENT_ID_DTYPE))
+    if truth is not None:
+      self._append(self._truth, np.array([truth], self._truth.dtype))
     for name, projs in products.items():
       g = self._g[name]
       meta = np.zeros(len(projs), IMAGE_META2D_DTYPE)

@@ -1,0 +1,1 @@
+"""TFDS builder of LArTPC images (see lartpc_dataset_builder.py)."""
