@@ -24,16 +24,14 @@ folder renamed at the end).
 """
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import json
 import os
-import zlib
 
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
+from taiga_tf import tfds_builders
 from taiga_tf.detectors.lartpc.formats import larcv3, npy_arrays
 
 CLASSES = ('track', 'shower')
@@ -42,7 +40,7 @@ PDG_TO_PARTICLE = {13: 'muon', -13: 'muon', 211: 'pion', -211: 'pion', 2212: 'pr
                    11: 'electron', -11: 'electron', 22: 'photon'}
 TRACK_PARTICLES = ('muon', 'pion', 'proton')
 LABELS = ('background', 'track', 'shower')
-SPLIT_FRACTIONS = (('train', 80), ('validation', 10), ('test', 10))
+SPLIT_FRACTIONS = tfds_builders.SPLIT_FRACTIONS
 
 
 @dataclasses.dataclass
@@ -60,13 +58,7 @@ class LArTPCBuilderConfig(tfds.core.BuilderConfig):
 
 
 def _split_of(key: str) -> str:
-  h = zlib.crc32(key.encode()) % 100
-  acc = 0
-  for name, frac in SPLIT_FRACTIONS:
-    acc += frac
-    if h < acc:
-      return name
-  return SPLIT_FRACTIONS[-1][0]
+  return tfds_builders.split_of(key)
 
 
 def _simulate_particle(args):
@@ -86,7 +78,7 @@ def crop_and_keep(charge, label, size, min_occupancy):
   return (c, l, occ) if occ > min_occupancy else None
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(tfds_builders.ConfiguredShards, tfds.core.GeneratorBasedBuilder):
   """LArTPC 64 x 64 crops of tracks and electromagnetic showers."""
 
   VERSION = tfds.core.Version('1.0.0')
@@ -152,11 +144,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         metadata=metadata,
     )
 
-  def _generate_splits(self, dl_manager, download_config):
-    if download_config.num_shards is None and self.builder_config.num_shards:
-      download_config = download_config.replace(num_shards=self.builder_config.num_shards)
-    return super()._generate_splits(dl_manager, download_config)
-
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     cfg = self.builder_config
     if cfg.source == 'npy':
@@ -181,17 +168,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _simulate(self, download_dir: epath.Path):
     cfg = self.builder_config
     out = download_dir / 'lartpc_mc' / f'{cfg.name}_n{cfg.n_events}_s{cfg.seed}'
-    done = out / 'DONE.json'
-    if not done.exists():
-      from taiga_tf.detectors.lartpc.mc.simulate import PARTICLES as MC_PARTICLES  # pylint: disable=g-import-not-at-top
-      jobs = [(p, cfg.n_events, cfg.seed, os.fspath(out / p)) for p in MC_PARTICLES]
-      print(f'lartpc: simulating {cfg.n_events} events per particle type into {out}')
-      with concurrent.futures.ProcessPoolExecutor(max_workers=2) as pool:
-        summaries = list(pool.map(_simulate_particle, jobs))
-      for s in summaries:
-        print(f"lartpc: {s['particle']}: {s['events']} events in {s['seconds']:.0f} s "
-              f"({s['events_per_s']:.1f} events/s)")
-      done.write_text(json.dumps(summaries, indent=1))
+    from taiga_tf.detectors.lartpc.mc.simulate import PARTICLES as MC_PARTICLES  # pylint: disable=g-import-not-at-top
+    tfds_builders.simulate_once(out, _simulate_particle,
+                                [(p, cfg.n_events, cfg.seed, os.fspath(out / p)) for p in MC_PARTICLES],
+                                'lartpc')
     return sorted(out.glob('*/*.h5'))
 
   def _npy_files(self, root: epath.Path):

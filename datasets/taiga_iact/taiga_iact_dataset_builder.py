@@ -29,12 +29,9 @@ gammas and protons), is the config option `distance="offset"`, e.g.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import json
 import os
 import re
-import zlib
 
 from absl import logging
 import numpy as np
@@ -42,11 +39,11 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from taiga_tf import camera as camera_lib
-from taiga_tf import hillas
+from taiga_tf import hillas, tfds_builders
 from taiga_tf.formats import taiga_text
 
 PARTICLES = ('gamma', 'proton')
-SPLIT_FRACTIONS = (('train', 80), ('validation', 10), ('test', 10))
+SPLIT_FRACTIONS = tfds_builders.SPLIT_FRACTIONS
 HILLAS_KEYS = ('size', 'n_pixels', 'cog_x', 'cog_y', 'length', 'width', 'psi', 'dist',
                'alpha', 'miss', 'con2', 'skewness', 'kurtosis')
 CLEANING = {'picture_pe': 14.0, 'boundary_pe': 7.0, 'brightest_island': True}
@@ -95,13 +92,7 @@ class TaigaIactConfig(tfds.core.BuilderConfig):
 
 def _split_of(particle: str, file_name: str, n_shower: int) -> str:
   """All core scatterings of one shower land in the same split."""
-  h = zlib.crc32(f'{particle}/{file_name}/{n_shower}'.encode()) % 100
-  acc = 0
-  for name, frac in SPLIT_FRACTIONS:
-    acc += frac
-    if h < acc:
-      return name
-  return SPLIT_FRACTIONS[-1][0]
+  return tfds_builders.split_of(f'{particle}/{file_name}/{n_shower}')
 
 
 def _simulate_particle(args):
@@ -111,7 +102,7 @@ def _simulate_particle(args):
   return simulate.write_run(cfg, out_dir, n_events, seed, log=print)
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(tfds_builders.ConfiguredShards, tfds.core.GeneratorBasedBuilder):
   """TAIGA-IACT camera images of gamma and proton showers."""
 
   VERSION = tfds.core.Version('1.1.0')
@@ -207,14 +198,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     )
 
   # ---------------------------------------------------------------- splits
-  def _generate_splits(self, dl_manager, download_config):
-    # TFDS 4.9 sizes shards from class-level defaults (>= 64 MiB), which would
-    # put the simulated configs in one shard per split; `tfds build
-    # --num_shards=N` still wins.
-    if download_config.num_shards is None and self.builder_config.num_shards:
-      download_config = download_config.replace(num_shards=self.builder_config.num_shards)
-    return super()._generate_splits(dl_manager, download_config)
-
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     cfg = self.builder_config
     if cfg.source == 'mc':
@@ -251,16 +234,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     cfg = self.builder_config
     # _c: the run also holds the signal files (runs cached before 1.1.0 did not)
     out = download_dir / 'taiga_mc' / f'{cfg.name}_n{cfg.n_events}_s{cfg.seed}_c'
-    done = out / 'DONE.json'
-    if not done.exists():
-      jobs = [(p, cfg.n_events, cfg.seed, os.fspath(out / p)) for p in PARTICLES]
-      print(f'taiga_iact: simulating {cfg.n_events} events per particle into {out}')
-      with concurrent.futures.ProcessPoolExecutor(max_workers=2) as pool:
-        summaries = list(pool.map(_simulate_particle, jobs))
-      for s in summaries:
-        print(f"taiga_iact: {s['particle']}: {s['events']} events in {s['seconds']:.0f} s "
-              f"({s['events_per_s']:.0f} events/s)")
-      done.write_text(json.dumps(summaries, indent=1))
+    tfds_builders.simulate_once(out, _simulate_particle,
+                                [(p, cfg.n_events, cfg.seed, os.fspath(out / p)) for p in PARTICLES],
+                                'taiga_iact')
     return {p: pair_signal_files((out / p).glob('*.txt')) for p in PARTICLES}
 
   # ---------------------------------------------------------------- examples
