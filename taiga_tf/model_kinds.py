@@ -38,7 +38,8 @@ class CGANKind:
     from taiga_tf.models import cgan  # pylint: disable=g-import-not-at-top
     mcfg = cgan.CGANConfig(num_classes=num_labels, image_size=camera.square_size,
                            z_dim=cfg.z_dim, embed_dim=cfg.embed_dim, g_channels=cfg.g_channels,
-                           d_channels=cfg.d_channels, n_disc=cfg.n_disc, ema_decay=cfg.ema_decay)
+                           d_channels=cfg.d_channels, n_disc=cfg.n_disc, ema_decay=cfg.ema_decay,
+                           nonneg_output=cfg.signal_only)
     with strategy.scope():
       model = cgan.CGAN(mcfg, camera.mask, cfg.batch_size, seed=(cfg.seed, 0x7A16A))
       model.build_all()

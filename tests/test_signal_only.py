@@ -88,3 +88,20 @@ def test_signal_only_needs_signal_images(dummy_data_dir, tmp_path):
                              signal_only=True)
   with pytest.raises(ValueError, match=r'only 0 of the 24 proton examples .* signal-only image'):
     training.train(cfg, log=lambda *a: None)
+
+
+def test_signal_only_cgan_output_is_non_negative_with_exact_zeros():
+  """The signal has ~97 % exact zeros: the signal-only generator's output passes a ReLU."""
+  from taiga_tf import savedmodel
+  from taiga_tf.models import cgan
+  kw = dict(num_classes=10, z_dim=8, embed_dim=8, g_channels=4, d_channels=4)
+  y = tf.constant([0, 3, 7, 9], tf.int32)
+  idx = tf.constant([0, 1, 2, 3], tf.int64)
+  prep = Preprocessing()
+  for nonneg in (False, True):
+    g = cgan.Generator(cgan.CGANConfig(nonneg_output=nonneg, **kw), CAM.mask)
+    pe = savedmodel.sample_pe(g, prep, MASK, 8, y, SEED, idx).numpy()[:, CAM.mask]
+    if nonneg:
+      assert pe.min() >= 0 and (pe == 0).mean() > 0.2
+    else:
+      assert pe.min() < 0 and (pe == 0).mean() < 0.05

@@ -10,9 +10,15 @@
 4. trains the smoke cGAN (`python -m taiga_tf.train --flagfile=cgan_smoke.cfg`),
    which exports `cgan_smoke/saved_model`, and draws `cgan_smoke/generated_vs_mc.png`;
 5. writes a balanced augmented dataset with it (`python -m taiga_tf.generate`);
-6. evaluates that dataset against the MC test split (`python -m taiga_tf.evaluate`);
+6. calibrates the fidelity report on deliberately wrong sets of held-out MC
+   (`python -m taiga_tf.evaluate --calibrate`), then evaluates that dataset against
+   the MC test split (`python -m taiga_tf.evaluate`): each measure marked with
+   whether it can tell noise and protons from MC gammas;
 7. the same for the smoke score model (`--flagfile=diffusion_smoke.cfg`): train,
-   export, `diffusion_smoke/generated_vs_mc.png`, generate, evaluate.
+   export, `diffusion_smoke/generated_vs_mc.png`, generate, evaluate;
+8. the second detector: `tfds build datasets/lartpc --config=simulated_small` (the
+   built-in LArTPC MC writes larcv3 files, read back into 64 x 64 crops) and
+   `lartpc_examples.png`: tracks and showers with their label images.
 """
 import argparse
 import os
@@ -24,14 +30,32 @@ import time
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def build(config: str, data_dir: pathlib.Path, download_dir: pathlib.Path):
+def build(config: str, data_dir: pathlib.Path, download_dir: pathlib.Path, name='taiga_iact'):
   cmd = [os.path.join(os.path.dirname(sys.executable), 'tfds'), 'build',
-         str(REPO / 'datasets' / 'taiga_iact'), f'--config={config}',
+         str(REPO / 'datasets' / name), f'--config={config}',
          f'--data_dir={data_dir}', f'--download_dir={download_dir}']
   print('$', ' '.join(cmd), flush=True)
   t0 = time.time()
   subprocess.run(cmd, check=True)
   print(f'tfds build finished in {time.time() - t0:.0f} s', flush=True)
+
+
+def plot_lartpc_examples(builder, path, n_per_class=4):
+  """Tracks and showers of the test split, each with its label image."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from taiga_tf.detectors.lartpc.plotting import examples_figure  # pylint: disable=g-import-not-at-top
+  names = builder.info.features['particle'].names
+  picked = {0: [], 1: []}
+  for ex in tfds.as_numpy(builder.as_dataset(split='train')):
+    c = int(ex['class_id'])
+    if len(picked[c]) < n_per_class:
+      picked[c].append(ex)
+    if all(len(v) == n_per_class for v in picked.values()):
+      break
+  exs = picked[0] + picked[1]
+  fig = examples_figure(exs, [f'{names[e["particle"]]} {e["momentum"]:.0f} MeV/c' for e in exs])
+  fig.savefig(path, dpi=80)
+  print(f'  wrote {path}')
 
 
 def run(cmd):
@@ -147,6 +171,11 @@ def main():
   import plot_generated  # pylint: disable=g-import-not-at-top
   png, _ = plot_generated.plot(str(workdir), str(data_dir))
   print(f'  wrote {png}')
+  # which measures of the report can see a bad generator at all: the report on deliberately
+  # wrong sets of held-out MC (noise, protons, shifted classes, ...), kept beside the classifiers
+  run([sys.executable, '-m', 'taiga_tf.evaluate', '--calibrate', f'--reference=taiga_iact/{args.config}',
+       f'--data_dir={data_dir}', f'--output_dir={out / "calibration"}',
+       f'--classifier_dir={out / "evaluation" / "classifiers"}', '--epochs=3'])
   generated = generate_and_evaluate(workdir, data_dir, out, 'balanced', args.config, 2000)
   # the score model through the same apps (smoke: a tiny U-Net, Heun with 6 steps)
   dworkdir = out / 'diffusion_smoke'
@@ -155,11 +184,17 @@ def main():
   print(f'  wrote {png}')
   dgenerated = generate_and_evaluate(dworkdir, data_dir, out, 'diffusion', args.config, 500,
                                      out / 'evaluation' / 'classifiers')
+  build('simulated_small', data_dir, out / 'downloads', name='lartpc')
+  lbuilder = tfds.builder_from_directory(data_lib.dataset_dir('lartpc/simulated_small', str(data_dir)))
+  print(f'  lartpc/simulated_small: ' + ', '.join(f'{k} {v.num_examples}'
+                                                   for k, v in lbuilder.info.splits.items()))
+  plot_lartpc_examples(lbuilder, out / 'lartpc_examples.png')
   print(f'\ndemo: built taiga_iact/{args.config} '
         f'({sum(s.num_examples for s in builder.info.splits.values())} events), wrote '
         f'{out / "examples.png"}; cGAN: {workdir / "saved_model"} -> {generated} -> '
         f'{out / "evaluation"}; diffusion: {dworkdir / "saved_model"} -> {dgenerated} -> '
-        f'{out / "evaluation_diffusion"}; in {time.time() - t0:.0f} s')
+        f'{out / "evaluation_diffusion"}; lartpc/simulated_small -> {out / "lartpc_examples.png"}; '
+        f'in {time.time() - t0:.0f} s')
 
 
 if __name__ == '__main__':
