@@ -1,7 +1,7 @@
 """PNG of generated images per energy class next to MC images of the same class.
 
   .venv/bin/python tools/plot_generated.py --workdir=out/cgan_taiga \
-      --data_dir=out/tensorflow_datasets [--distance_bin=2] [--out=generated_vs_mc.png]
+      --data_dir=out/tensorflow_datasets [--distance_bin=2] [--out=generated_vs_mc.png] [--particle=proton]
 
 Rows: energy bins; left columns: MC test-split images of class
 (energy_bin, distance_bin); right columns: images the exported SavedModel
@@ -20,7 +20,9 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def plot(workdir, data_dir, distance_bin=2, n_show=3, out=None, seed=2024, n_generated=200):
+def plot(workdir, data_dir, distance_bin=2, n_show=3, out=None, seed=2024, n_generated=200,
+         particle=None):
+  """particle: for a model conditioned on the particle (--condition_on_particle), which one."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -33,7 +35,12 @@ def plot(workdir, data_dir, distance_bin=2, n_show=3, out=None, seed=2024, n_gen
   tc = info['train_config']
   spec = data_lib.open_dataset(tc['dataset'], data_dir)
   cam = spec.camera
-  mc = data_lib.load_columns(spec, 'test', tc['particle'], with_images=True)
+  particle = particle or tc['particle']
+  if particle != tc['particle'] and not tc.get('condition_on_particle'):
+    raise ValueError(f'the model of {workdir} makes {tc["particle"]}s only')
+  # a particle-conditioned model's labels: class_id + n_classes * particle
+  offset = spec.n_classes * data_lib.PARTICLES.index(particle) if tc.get('condition_on_particle') else 0
+  mc = data_lib.load_columns(spec, 'test', particle, with_images=True)
   model = tf.saved_model.load(os.path.join(workdir, 'saved_model'))
   table = hillas.neighbour_table(cam)
   cl = info['cleaning']
@@ -43,7 +50,8 @@ def plot(workdir, data_dir, distance_bin=2, n_show=3, out=None, seed=2024, n_gen
   for k in range(n_e):
     cls = k * spec.n_distance_bins + distance_bin
     sel = np.flatnonzero((mc['energy_bin'] == k) & (mc['distance_bin'] == distance_bin))
-    gen = model.generate(class_id=tf.fill([n_generated], cls), seed=tf.constant([seed, k], tf.int64))
+    gen = model.generate(class_id=tf.fill([n_generated], cls + offset),
+                         seed=tf.constant([seed, k], tf.int64))
     gen_px = gen['pixels'].numpy()
     par, _ = hillas.clean_and_parametrize(cam, gen_px, cl['picture_pe'], cl['boundary_pe'],
                                           cl['brightest_island'], table=table)
@@ -70,7 +78,7 @@ def plot(workdir, data_dir, distance_bin=2, n_show=3, out=None, seed=2024, n_gen
   d_lo, d_hi = spec.distance_edges[distance_bin], spec.distance_edges[distance_bin + 1]
   axes[0][0].set_title('MC (test split)', fontsize=9)
   axes[0][n_show].set_title('generated (SavedModel)', fontsize=9)
-  fig.suptitle(f'{info["dataset"]}: {tc["particle"]}s, distance {d_lo:.0f}-{d_hi:.0f} '
+  fig.suptitle(f'{info["dataset"]}: {particle}s, distance {d_lo:.0f}-{d_hi:.0f} '
                f'{info.get("distance", "")}, model {workdir}', fontsize=10)
   fig.tight_layout()
   out = out or os.path.join(workdir, 'generated_vs_mc.png')
@@ -87,9 +95,11 @@ def main():
   ap.add_argument('--out', default=None)
   ap.add_argument('--n_generated', type=int, default=200,
                   help='images generated per energy bin for the median size')
+  ap.add_argument('--particle', default=None, choices=['gamma', 'proton'],
+                  help='for a model conditioned on the particle: which one (default: the config\'s)')
   args = ap.parse_args()
   out, rows = plot(args.workdir, args.data_dir, args.distance_bin, out=args.out,
-                   n_generated=args.n_generated)
+                   n_generated=args.n_generated, particle=args.particle)
   print(f'{"energy bin":>10} {"class":>6} {"MC events":>9} {"MC median":>10} {"gen median":>10}')
   for r in rows:
     print(f'{r["energy_bin"]:>10} {r["class_id"]:>6} {r["mc_events"]:>9} '
