@@ -51,6 +51,7 @@ BIN_PARAMS = ('log10_size', 'width', 'length')
 CLASSIFIER_VERSION = 2      # bump when the classifiers' training changes: cached ones are retrained
 MIN_PER_BIN = 30
 MIN_EARLY_STOPPING = 200   # images; below, classifiers train a fixed few epochs
+MIN_EPOCHS = 8             # early stopping watches the validation loss from this epoch on
 
 
 class NoOverlapError(ValueError):
@@ -164,8 +165,10 @@ def train_classifier(name, x, targets: dict, heads: dict, cfg: EvalConfig, cache
   model = compile_classifier(image_classifier(heads, size, name=name, n_condition=n_condition), heads)
   t0 = time.time()
   if n >= MIN_EARLY_STOPPING:
+    # the validation loss of a two-sample CNN often sits on a plateau for several epochs
+    # before it falls: patience counts only from MIN_EPOCHS on
     stop = keras.callbacks.EarlyStopping(monitor='val_loss', patience=cfg.patience,
-                                         restore_best_weights=True)
+                                         restore_best_weights=True, start_from_epoch=MIN_EPOCHS)
     hist = model.fit(x, targets, batch_size=128, epochs=cfg.epochs, validation_split=0.1,
                      verbose=0, shuffle=True, callbacks=[stop])
     val = hist.history['val_loss']
@@ -341,7 +344,7 @@ def _compare(ctx, gen, particle, seed):
   bins_all = np.stack([e_all, np.r_[mc['distance_bin'][mi], gen['distance_bin'][gi]]], 1)
   order = rng.permutation(len(ys))
   tr, te = order[: len(ys) // 2], order[len(ys) // 2:]
-  c2st, _ = train_classifier('two_sample', {'image': x_all[tr], 'condition': c_all[tr]},
+  c2st, c2st_info = train_classifier('two_sample', {'image': x_all[tr], 'condition': c_all[tr]},
                              {'generated': ys[tr]}, {'generated': 1}, cfg, None, lambda *a: None,
                              n_condition=c_all.shape[1])
   s_img = predict(c2st, {'image': x_all[te], 'condition': c_all[te]})['generated'][:, 0]
@@ -355,7 +358,7 @@ def _compare(ctx, gen, particle, seed):
   for name, s in (('two_sample_auc_image', s_img), ('two_sample_auc_features', s_feat)):
     measures[name] = _measure(metrics.auc(y_te, s), auc_ci(s))
     measures[name]['null_interval'] = null
-  rep['two_sample'] = {'n_train': int(len(tr)), 'n_test': int(len(te)),
+  rep['two_sample'] = {'n_train': int(len(tr)), 'n_test': int(len(te)), 'image_cnn_training': c2st_info,
                        'features': list(FEATURES) + ['energy_bin', 'distance_bin']}
   log(f'evaluate: {particle}s: two-sample AUC image {measures["two_sample_auc_image"]["value"]:.3f}, '
       f'features {measures["two_sample_auc_features"]["value"]:.3f}')
