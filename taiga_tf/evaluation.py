@@ -246,9 +246,11 @@ class Context:
                                      self.cache, self.log, key=self.key)
       score = lambda xx: 1.0 - predict(model, xx)['hadron'][:, 0]        # gamma score
       sg, sp = score(self.mc('gamma')['x']), score(self.mc('proton')['x'])
+      auc = lambda a, b: metrics.auc(np.r_[np.ones(len(a)), np.zeros(len(b))], np.r_[a, b])
       quality = {'training': info, 'mc_split': self.cfg.mc_split,
-                 'auc_gamma_vs_proton': metrics.auc(np.r_[np.ones(len(sg)), np.zeros(len(sp))],
-                                                    np.r_[sg, sp]),
+                 'auc_gamma_vs_proton': auc(sg, sp),
+                 'auc_gamma_vs_proton_ci': metrics.bootstrap_ci(auc, [sg, sp], self.cfg.n_boot,
+                                                                self.cfg.seed),
                  'at_threshold': {str(t): {
                      'gamma_efficiency': float(np.mean(sg > t)),
                      'proton_rejection': float(np.mean(sp <= t))} for t in THRESHOLDS},
@@ -352,9 +354,9 @@ def _compare(ctx, gen, particle, seed):
                               cfg.seed)
   y_te = ys[te]
   null = metrics.auc_null_interval(int(y_te.sum()), int(len(y_te) - y_te.sum()))
-  auc_ci = lambda s: metrics.bootstrap_ci(lambda p, n: metrics.auc(np.r_[np.ones(len(p)), np.zeros(len(n))],
-                                                                   np.r_[p, n]),
-                                          [s[y_te == 1], s[y_te == 0]], nb, cfg.seed)
+  auc_ci = lambda s, y=y_te: metrics.bootstrap_ci(
+      lambda p, n: metrics.auc(np.r_[np.ones(len(p)), np.zeros(len(n))], np.r_[p, n]),
+      [s[y == 1], s[y == 0]], nb, cfg.seed)
   for name, s in (('two_sample_auc_image', s_img), ('two_sample_auc_features', s_feat)):
     measures[name] = _measure(metrics.auc(y_te, s), auc_ci(s))
     measures[name]['null_interval'] = null
@@ -369,9 +371,12 @@ def _compare(ctx, gen, particle, seed):
   s_gen, s_mc = as_particle(gamma_score(x_gen)), as_particle(gamma_score(mc['x']))
   s_other = as_particle(gamma_score(ctx.mc(other)['x']))
   gh = {'score_means': {'generated': float(s_gen.mean()), 'mc': float(s_mc.mean())}}
+  rate_ci = lambda v, t: metrics.bootstrap_ci(lambda x: np.mean(x > t), [v], nb, cfg.seed)
   for t in THRESHOLDS:
     gh[f'pass_generated_{t}'] = float(np.mean(s_gen > t))
     gh[f'pass_mc_{t}'] = float(np.mean(s_mc > t))
+    gh[f'pass_generated_{t}_ci'] = rate_ci(s_gen, t)
+    gh[f'pass_mc_{t}_ci'] = rate_ci(s_mc, t)
     gh[f'pass_mc_{other}_{t}'] = float(np.mean(s_other > t))
     diff = lambda a, b, t=t: abs(np.mean(a > t) - np.mean(b > t))
     measures[f'pass_diff_{t}'] = _measure(diff(s_gen, s_mc), metrics.bootstrap_ci(diff, [s_gen, s_mc], nb, cfg.seed),
@@ -438,8 +443,10 @@ def _compare(ctx, gen, particle, seed):
       continue
     row = {'n_generated': int(len(gk)), 'n_mc': int(len(mk)),
            'energy_tev': [float(spec.energy_edges[k]), float(spec.energy_edges[k + 1])]}
+    ys_k = y_te[sel]
     for name, s in (('two_sample_auc_image', s_img), ('two_sample_auc_features', s_feat)):
-      row[name] = metrics.auc(y_te[sel], s[sel])
+      row[name] = metrics.auc(ys_k, s[sel])
+      row[f'{name}_ci'] = auc_ci(s[sel], ys_k)
     for p in BIN_PARAMS:
       j = FEATURES.index(p)
       base = []
@@ -447,6 +454,7 @@ def _compare(ctx, gen, particle, seed):
         a, b = a[mc['energy_bin'][a] == k], b[mc['energy_bin'][b] == k]
         base.append(_w1(f_mc[a, j], f_mc[b, j]))
       row[f'w1_{p}'] = _w1(f_gen[gk, j], f_mc[mk, j])
+      row[f'w1_{p}_ci'] = metrics.bootstrap_ci(_w1, [f_gen[gk, j], f_mc[mk, j]], nb, cfg.seed)
       row[f'w1_{p}_mc_mc'] = float(np.nanmean(base))
     per_bin[k] = row
   rep['per_energy_bin'] = per_bin
@@ -588,7 +596,7 @@ def write_tensorboard(output_dir, report, pngs):
         if 'mc_mc' in v:
           tf.summary.scalar(f'{p}/{m}_mc_mc', v['mc_mc'])
       for k, v in rep['gamma_hadron'].items():
-        if not isinstance(v, dict):
+        if not isinstance(v, (dict, list)):
           tf.summary.scalar(f'{p}/gamma_hadron/{k}', v)
     gh = report['gamma_hadron_classifier']
     tf.summary.scalar('gamma_hadron_classifier/auc', gh['auc_gamma_vs_proton'])

@@ -64,12 +64,15 @@ def test_calibrate_then_evaluate(smoke_saved_model, dummy_data_dir, tmp_path):
   assert g['measures']['two_sample_auc_image']['null_interval'][0] < 0.5
   for t in ('0.5', '0.999'):
     assert 0 <= g['gamma_hadron'][f'pass_mc_{t}'] <= 1 and 0 <= g['gamma_hadron'][f'pass_generated_{t}'] <= 1
+    lo, hi = g['gamma_hadron'][f'pass_generated_{t}_ci']
+    assert lo <= hi
     assert np.isclose(g['measures'][f'pass_diff_{t}']['value'],
                       abs(g['gamma_hadron'][f'pass_generated_{t}'] - g['gamma_hadron'][f'pass_mc_{t}']))
   for f in ('leakage_intensity_2', 'conc_cog', 'conc_core', 'conc_pixel', 'n_pixels'):
     assert f in g['features']['overall']
   gh = rep['gamma_hadron_classifier']
   assert 0 <= gh['auc_gamma_vs_proton'] <= 1 and set(gh['at_threshold']) == {'0.5', '0.999'}
+  assert len(gh['auc_gamma_vs_proton_ci']) == 2
   assert rep['calibration']['path'] == str(classifiers / 'calibration.json')
   assert rep['plan']['plan'] == 'imbalanced' and rep['plan']['max_abs_count_diff'] == 0
   assert sum(rep['plan']['energy_hist_generated']) == 80

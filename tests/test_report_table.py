@@ -28,3 +28,6 @@ def test_side_by_side_rows():
   assert '| recognised as gamma (> 0.5) | 0.900 | 0.900 | MC 0.950 |' in lines
   e = report_table.energy_table(_report(0.8, True), 'gamma')
   assert '| 3: 4–6.3 | 40 / 40 | 0.70 | 0.60 | 0.100 (0.050) | 0.0100 (0.0050) | 0.0200 (0.0100) |' in e
+  r = _report(0.8, True)
+  r['particles']['gamma']['per_energy_bin']['3']['two_sample_auc_image_ci'] = [0.61, 0.79]
+  assert '| 0.70 [0.61, 0.79] | 0.60 |' in report_table.energy_table(r, 'gamma')

@@ -59,13 +59,18 @@ def energy_table(report: dict, particle: str) -> str:
   per = report['particles'][particle]['per_energy_bin']
   rows = ['| energy bin (TeV) | events gen / MC | AUC image | AUC features | W1 log size (MC-MC) | '
           'W1 width (MC-MC) | W1 length (MC-MC) |', '|---|---|---|---|---|---|---|']
+
+  def cell(r, key, fmt):
+    ci = r.get(f'{key}_ci')
+    s = format(r[key], fmt)
+    return s + (f' [{format(ci[0], fmt)}, {format(ci[1], fmt)}]' if ci else '')
   for k in sorted(per, key=int):
     r = per[k]
     rows.append(f'| {k}: {r["energy_tev"][0]:.2g}–{r["energy_tev"][1]:.2g} | {r["n_generated"]} / {r["n_mc"]} | '
-                f'{r["two_sample_auc_image"]:.2f} | {r["two_sample_auc_features"]:.2f} | '
-                f'{r["w1_log10_size"]:.3f} ({r["w1_log10_size_mc_mc"]:.3f}) | '
-                f'{r["w1_width"]:.4f} ({r["w1_width_mc_mc"]:.4f}) | '
-                f'{r["w1_length"]:.4f} ({r["w1_length_mc_mc"]:.4f}) |')
+                f'{cell(r, "two_sample_auc_image", ".2f")} | {cell(r, "two_sample_auc_features", ".2f")} | '
+                f'{cell(r, "w1_log10_size", ".3f")} ({r["w1_log10_size_mc_mc"]:.3f}) | '
+                f'{cell(r, "w1_width", ".4f")} ({r["w1_width_mc_mc"]:.4f}) | '
+                f'{cell(r, "w1_length", ".4f")} ({r["w1_length_mc_mc"]:.4f}) |')
   return '\n'.join(rows)
 
 
