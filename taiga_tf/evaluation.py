@@ -111,10 +111,6 @@ def feature_table(cam: Camera, images, cleaning, table=None) -> np.ndarray:
   return np.stack(cols, axis=1)
 
 
-def hillas_table(cam: Camera, images, cleaning) -> np.ndarray:
-  return feature_table(cam, images, cleaning)[:, :len(PARAMS)]
-
-
 def matched_indices(gen_cls, mc_cls, rng):
   """Per class, the same number of generated and MC examples (min of the two)."""
   gi, mi = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
@@ -337,10 +333,9 @@ def _compare(ctx, gen, particle, seed):
   measures = {}
 
   # --- two-sample tests: MC vs generated, same class mix, held-out half
-  cond = _condition
   ys = np.r_[np.zeros(len(mi)), np.ones(len(gi))].astype(np.float32)
   x_all = np.concatenate([mc['x'][mi], x_gen[gi]])
-  c_all = np.concatenate([cond(mc, spec)[mi], cond(gen, spec)[gi]])
+  c_all = np.concatenate([_condition(mc, spec)[mi], _condition(gen, spec)[gi]])
   f_all = np.concatenate([f_mc[mi], f_gen[gi]])
   e_all = np.r_[mc['energy_bin'][mi], gen['energy_bin'][gi]]
   bins_all = np.stack([e_all, np.r_[mc['distance_bin'][mi], gen['distance_bin'][gi]]], 1)

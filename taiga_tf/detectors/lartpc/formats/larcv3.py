@@ -95,6 +95,7 @@ class Larcv3Reader:
         self.close()
         raise Larcv3Error(f'{self.path}: missing {need!r}; not a larcv3 file')
     self.n_events = int(self._f['Events/event_id'].shape[0])
+    self._groups = {}
 
   def __enter__(self):
     return self
@@ -116,6 +117,12 @@ class Larcv3Reader:
                   if k.startswith('sparse2d_') and k.endswith('_group'))
 
   def _group(self, producer):
+    """The product's group, checked once per reader (read() is called per event)."""
+    if producer not in self._groups:
+      self._groups[producer] = self._checked_group(producer)
+    return self._groups[producer]
+
+  def _checked_group(self, producer):
     name = f'Data/sparse2d_{producer}_group'
     if name not in self._f:
       raise Larcv3Error(f'{self.path}: no sparse2d product {producer!r} (group {name} missing); '
