@@ -2,7 +2,8 @@
 
 Datasets are opened with tfds.builder_from_directory from
 <data_dir>/<name>/<config>/<version>, so training needs only the built files.
-The camera, class-bin edges and cleaning come from the dataset metadata.
+What is detector-specific (image geometry, classes, particles, the columns reports
+read) comes from the dataset's Detector (taiga_tf.detectors), chosen by its metadata.
 """
 from __future__ import annotations
 
@@ -13,10 +14,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from taiga_tf.camera import Camera
-from taiga_tf.preprocessing import Preprocessing
-
-PARTICLES = ('gamma', 'proton')
+from taiga_tf import detectors
 
 
 def dataset_dir(dataset: str, data_dir: str) -> str:
@@ -41,23 +39,29 @@ def dataset_dir(dataset: str, data_dir: str) -> str:
 class DatasetSpec:
   """What later stages need to know about a built dataset."""
   builder: tfds.core.DatasetBuilder
-  camera: Camera
-  energy_edges: np.ndarray
-  distance_edges: np.ndarray
-  n_energy_bins: int
-  n_distance_bins: int
+  detector: detectors.Detector
 
   @property
   def n_classes(self) -> int:
-    return self.n_energy_bins * self.n_distance_bins
+    return self.detector.n_classes
+
+  @property
+  def particles(self) -> tuple[str, ...]:
+    return self.detector.particles
 
 
 def open_dataset(dataset: str, data_dir: str) -> DatasetSpec:
   b = tfds.builder_from_directory(dataset_dir(dataset, data_dir))
-  m = b.info.metadata
-  return DatasetSpec(b, Camera.from_dict(m['camera']), np.asarray(m['energy_edges_tev']),
-                     np.asarray(m['distance_edges']), int(m['n_energy_bins']),
-                     int(m['n_distance_bins']))
+  return DatasetSpec(b, detectors.from_metadata(b.info.metadata))
+
+
+ALL = 'all'     # a model of every particle, its label the class only (e.g. LArTPC)
+
+
+def selected_particle(particle: str, condition_on_particle: bool) -> str | None:
+  """The particle a model's examples are filtered to: None (all) when the particle is part
+  of the label or the model is of every particle."""
+  return None if condition_on_particle or particle == ALL else particle
 
 
 def label_fn(n_classes: int, condition_on_particle: bool):
@@ -86,7 +90,7 @@ def check_signal_images(spec: DatasetSpec, split: str, particle: str | None):
   if have is None or counts is None:
     raise ValueError(f'{name} has no signal-only images (image_signal): rebuild it with '
                      'taiga_iact >= 1.1.0 from files that include the chain\'s *_c.txt')
-  for p in ([particle] if particle else PARTICLES):
+  for p in ([particle] if particle else spec.particles):
     n = int(sum(counts.get(p, [])))
     if int(have.get(p, 0)) < n:
       raise ValueError(
@@ -99,9 +103,9 @@ def measure_nsb_sigma(spec: DatasetSpec, split: str = 'train', particle: str | N
                       max_examples: int = 2000) -> float:
   """The std (pe) of image - image_signal on the camera pixels: the sigma of the
   chain's Gaussian night-sky background, as a signal-only model must add it back."""
-  ds = spec.builder.as_dataset(split=split).filter(particle_filter(particle))
+  ds = spec.builder.as_dataset(split=split).filter(particle_filter(spec, particle))
   ds = ds.filter(lambda ex: ex['has_signal']).take(max_examples)
-  mask = spec.camera.mask
+  mask = spec.detector.mask
   diffs = [b['image'][:, mask] - b['image_signal'][:, mask]
            for b in tfds.as_numpy(ds.map(lambda ex: {'image': ex['image'],
                                                    'image_signal': ex['image_signal']}).batch(512))]
@@ -111,14 +115,17 @@ def measure_nsb_sigma(spec: DatasetSpec, split: str = 'train', particle: str | N
   return float(np.std(np.concatenate(diffs)))
 
 
-def particle_filter(particle: str | None):
+def particle_filter(spec: DatasetSpec, particle: str | None):
   if particle is None:
     return lambda ex: True
-  pid = PARTICLES.index(particle)
+  if particle not in spec.particles:
+    raise ValueError(f'{spec.builder.info.full_name} has no particle {particle!r}: one of '
+                     f'{", ".join(spec.particles)}')
+  pid = spec.particles.index(particle)
   return lambda ex: tf.equal(ex['particle'], pid)
 
 
-def training_dataset(spec: DatasetSpec, prep: Preprocessing, batch_size: int, n_slots: int,
+def training_dataset(spec: DatasetSpec, prep, batch_size: int, n_slots: int,
                      particle: str | None = 'gamma', condition_on_particle: bool = False,
                      split: str = 'train', seed: int = 0, image_key: str = 'image',
                      start_step: int = 0) -> tf.data.Dataset:
@@ -137,7 +144,7 @@ def training_dataset(spec: DatasetSpec, prep: Preprocessing, batch_size: int, n_
   to_label = label_fn(spec.n_classes, condition_on_particle)
   ds = spec.builder.as_dataset(split=split, shuffle_files=False,
                                read_config=tfds.ReadConfig(interleave_cycle_length=1))
-  ds = ds.filter(particle_filter(particle)).map(
+  ds = ds.filter(particle_filter(spec, particle)).map(
       lambda ex: (prep.forward(ex[image_key]), to_label(ex)), num_parallel_calls=tf.data.AUTOTUNE,
       deterministic=True)
   xs, ys = [], []
@@ -167,16 +174,15 @@ def training_dataset(spec: DatasetSpec, prep: Preprocessing, batch_size: int, n_
 def load_columns(spec: DatasetSpec, split: str, particle: str | None = 'gamma',
                  condition_on_particle: bool = False, with_images: bool = False,
                  max_examples: int | None = None, image_key: str = 'image') -> dict:
-  """Numpy columns (label, energy_bin, distance_bin, size, [image]) of a split;
-  'image' holds the feature `image_key`."""
+  """Numpy columns of a split: label, class_id, the detector's columns (TAIGA-IACT:
+  energy_bin, distance_bin, size) and with_images the feature `image_key` as 'image'."""
   to_label = label_fn(spec.n_classes, condition_on_particle)
-  ds = spec.builder.as_dataset(split=split).filter(particle_filter(particle))
+  ds = spec.builder.as_dataset(split=split).filter(particle_filter(spec, particle))
   if max_examples:
     ds = ds.take(max_examples)
 
   def pick(ex):
-    out = {'label': to_label(ex), 'energy_bin': ex['energy_bin'],
-           'distance_bin': ex['distance_bin'], 'size': ex['hillas']['size']}
+    out = {'label': to_label(ex), 'class_id': ex['class_id'], **spec.detector.columns(ex)}
     if with_images:
       out['image'] = ex[image_key]
     return out

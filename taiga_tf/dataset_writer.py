@@ -178,16 +178,18 @@ class _ShardWriter:
       os.remove(self.path + '.tmp')
 
 
-def generated_features(square_size: int, num_classes: int, n_mc_classes: int) -> tfds.features.FeaturesDict:
-  """Features shared with the MC dataset where they apply, plus the seed index."""
+def generated_features(square_size: int, num_classes: int, n_mc_classes: int,
+                       particles=('gamma', 'proton'), extra: dict | None = None
+                       ) -> tfds.features.FeaturesDict:
+  """Features shared with the MC dataset where they apply (`extra`: the detector's
+  integer columns, e.g. TAIGA-IACT's energy_bin and distance_bin), plus the seed index."""
   return tfds.features.FeaturesDict({
       'image': tfds.features.Tensor(shape=(square_size, square_size), dtype=np.float32,
                                     encoding='zlib'),
       'class_id': tfds.features.ClassLabel(num_classes=n_mc_classes),
       'model_label': tfds.features.ClassLabel(num_classes=num_classes),
-      'particle': tfds.features.ClassLabel(names=['gamma', 'proton']),
-      'energy_bin': tfds.features.Scalar(dtype=np.int32),
-      'distance_bin': tfds.features.Scalar(dtype=np.int32),
+      'particle': tfds.features.ClassLabel(names=list(particles)),
+      **(extra or {}),
       'seed_index': tfds.features.Scalar(dtype=np.int64,
                                          doc='i: the example depends only on (seed, i)'),
   })

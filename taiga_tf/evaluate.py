@@ -34,7 +34,8 @@ flags.DEFINE_integer('n_boot', 200, 'Bootstrap resamples of every interval.')
 flags.DEFINE_integer('n_mc_splits', 5, 'Random halvings of the MC for the MC-vs-MC baselines.')
 flags.DEFINE_integer('seed', 0, 'Seed of the splits, bootstraps and classifier initialisation.')
 flags.DEFINE_bool('calibrate', False, 'Instead of a generated set, run the report on deliberately '
-                  'wrong sets built from --calibration_split MC (taiga_tf/calibration.py) and write '
+                  'wrong sets built from --calibration_split MC (taiga_tf/evaluation/<detector>/'
+                  'wrong_sets.py) and write '
                   'calibration.json (beside the classifiers) and calibration.md.')
 flags.DEFINE_string('calibration_split', 'validation', 'Held-out MC the wrong sets are built from.')
 flags.DEFINE_list('calibration_particles', ['gamma'], 'Particles to calibrate the report for.')
@@ -52,9 +53,6 @@ def main(argv):
     if 'train' in FLAGS.mc_split.split('+'):
       raise ValueError(f'--mc_split={FLAGS.mc_split}: the report compares with MC the models '
                        'never trained on; use test, validation or validation+test')
-    for p in FLAGS.calibration_particles:
-      if p not in ('gamma', 'proton'):
-        raise ValueError(f'--calibration_particles: unknown particle {p!r} (gamma, proton)')
     from taiga_tf import evaluation  # pylint: disable=g-import-not-at-top
     cfg = evaluation.EvalConfig(
         generated=FLAGS.generated, reference=FLAGS.reference, data_dir=FLAGS.data_dir,
@@ -73,12 +71,8 @@ def main(argv):
       return
     report = evaluation.evaluate(cfg)
     print(evaluation.summary_table(report))
-    for p, rep in report['particles'].items():
-      g, m = rep['gamma_hadron'], rep['measures']
-      print(f"taiga_tf.evaluate: {rep['n_generated']} generated vs {rep['n_mc']} MC {FLAGS.mc_split} "
-            f"{p}s: recognised as {p} (>0.5) {g['pass_generated_0.5']:.3f} vs MC "
-            f"{g['pass_mc_0.5']:.3f}, two-sample AUC image {m['two_sample_auc_image']['value']:.3f}, "
-            f"features {m['two_sample_auc_features']['value']:.3f}")
+    for line in evaluation.summary_lines(report, FLAGS.mc_split):
+      print(line)
     print(f'taiga_tf.evaluate: report in {FLAGS.output_dir}/report.json')
 
 

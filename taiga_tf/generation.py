@@ -7,6 +7,7 @@ sampling and memory does not grow with the number of examples.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import queue
 import threading
@@ -15,11 +16,22 @@ import time
 import numpy as np
 
 from taiga_tf import data as data_lib
-from taiga_tf import plans, samplers
+from taiga_tf import detectors, plans, samplers
 from taiga_tf.dataset_writer import (DatasetWriter, claim_output_dir, generated_features,
                                      serialize_generated)
 
-NAME = 'taiga_iact_generated'
+NAME = 'taiga_iact_generated'      # the TFDS name of a generated TAIGA-IACT dataset
+
+
+def dataset_name(model_dir: str) -> str:
+  """'<detector>_generated', from the export's assets/model.json (read without loading
+  the model, so that the output folder is checked before any work)."""
+  try:
+    with open(os.path.join(model_dir, 'assets', 'model.json.src'), encoding='utf-8') as f:
+      info = json.load(f)
+  except (OSError, ValueError):
+    return NAME        # not readable here: load_generator will say what is wrong
+  return f'{detectors.detector_name(info)}_generated'
 
 
 @dataclasses.dataclass
@@ -44,22 +56,35 @@ def mc_class_counts(info: dict, data_dir: str | None, log=print) -> np.ndarray:
   tc = info['train_config']
   spec = data_lib.open_dataset(tc['dataset'], data_dir or tc['data_dir'])
   meta = spec.builder.info.metadata
-  particles = data_lib.PARTICLES if tc['condition_on_particle'] else (tc['particle'],)
-  if 'class_counts' in meta:
-    return np.concatenate([np.asarray(meta['class_counts']['train'][p]) for p in particles])
-  log('generate: dataset metadata has no class_counts (built by an older builder): counting')
+  particles = spec.particles if tc['condition_on_particle'] else (tc['particle'],)
+  counts = meta.get('class_counts', {}).get('train')
+  if isinstance(counts, dict) and all(p in counts for p in particles):    # per particle
+    return np.concatenate([np.asarray(counts[p]) for p in particles])
+  if isinstance(counts, list) and particles == ('all',):                  # per class only
+    return np.asarray(counts)
+  log('generate: dataset metadata has no class counts per model label: counting')
   out = []
   for p in particles:
-    cols = data_lib.load_columns(spec, 'train', p)
+    cols = data_lib.load_columns(spec, 'train', None if p == 'all' else p)
     out.append(np.bincount(cols['label'], minlength=spec.n_classes))
   return np.concatenate(out)
+
+
+def _particle_id(det, particle: str) -> int:
+  """The generated examples' particle: the model's, 'unknown' for a model of all particles."""
+  if particle in det.particles:
+    return det.particles.index(particle)
+  if 'unknown' in det.particles:
+    return det.particles.index('unknown')
+  raise ValueError(f'a model of particle {particle!r} on a {det.name} dataset: its particles are '
+                   f'{", ".join(det.particles)}')
 
 
 def _writer_thread(q, writer, stats):
   """Consumes (shard, start, labels, images) batches and None shard-end markers."""
   shard = None
-  n_e = stats['n_distance_bins']
   n_mc = stats['n_mc_classes']
+  columns = stats['columns']
   try:
     while True:
       item = q.get()
@@ -76,7 +101,7 @@ def _writer_thread(q, writer, stats):
         shard.write_serialized(serialize_generated(img, {
             'class_id': cls, 'model_label': int(y),
             'particle': int(y) // n_mc if stats['conditioned'] else stats['particle'],
-            'energy_bin': cls // n_e, 'distance_bin': cls % n_e, 'seed_index': start + j}))
+            **columns(cls), 'seed_index': start + j}))
       lo, hi = writer.shard_range(k)
       if start + len(labels) == hi:
         shard.commit()
@@ -107,7 +132,7 @@ def check_config(cfg: GenerateConfig):
 def generate(cfg: GenerateConfig, log=print) -> dict:
   """Writes the dataset; the output folder is checked and locked before any work."""
   check_config(cfg)
-  lock = claim_output_dir(cfg.output_dir, NAME, cfg.overwrite)
+  lock = claim_output_dir(cfg.output_dir, dataset_name(cfg.model), cfg.overwrite)
   try:
     return _generate(cfg, log)
   finally:
@@ -117,13 +142,14 @@ def generate(cfg: GenerateConfig, log=print) -> dict:
 def _generate(cfg: GenerateConfig, log=print) -> dict:
   t_start = time.time()
   model, info, meta = samplers.load_generator(cfg.model)
-  n_mc = info['n_energy_bins'] * info['n_distance_bins']
+  det = detectors.from_metadata(info)
+  n_mc = det.n_classes
   num_classes = int(meta['num_classes'])
   mc_counts = mc_class_counts(info, cfg.data_dir, log)
   if len(mc_counts) != num_classes:
     raise ValueError(f'dataset classes ({len(mc_counts)}) do not match the model ({num_classes})')
-  counts = plans.make_plan(cfg.plan, cfg.num_examples, mc_counts, info['n_energy_bins'],
-                           info['n_distance_bins'])
+  counts = plans.make_plan(cfg.plan, cfg.num_examples, mc_counts,
+                           det.condition_group(np.arange(n_mc)))
   labels = plans.labels_for(counts, cfg.seed)
   n = len(labels)
   if n == 0:
@@ -133,8 +159,9 @@ def _generate(cfg: GenerateConfig, log=print) -> dict:
   jit = samplers.resolve_jit(cfg.jit_compile)
   state = {'model': os.path.abspath(cfg.model), 'plan': cfg.plan, 'seed': cfg.seed,
            'counts': counts.tolist(), 'jit_compile': jit, 'sampling': sampling}
-  features = generated_features(int(meta['square_size']), num_classes, n_mc)
-  writer = DatasetWriter(cfg.output_dir, features, n, n_shards, state, NAME)
+  features = generated_features(int(meta['square_size']), num_classes, n_mc, det.particles,
+                                det.generated_features())
+  writer = DatasetWriter(cfg.output_dir, features, n, n_shards, state, f'{det.name}_generated')
   pending = writer.pending_shards()
   if len(pending) < writer.n_shards:
     log(f'generate: resuming in {writer.tmp}: {writer.n_shards - len(pending)} of '
@@ -147,10 +174,11 @@ def _generate(cfg: GenerateConfig, log=print) -> dict:
          if sampling else '')
   log(f'generate: {n} examples ({cfg.plan}), {int((counts > 0).sum())} classes, '
       f'{writer.n_shards} shards, batch {B}, jit_compile={jit}{how} -> {writer.output_dir}')
-  _print_counts(counts, info, log)
-  stats = {'write_seconds': 0.0, 'n_distance_bins': info['n_distance_bins'],
+  for line in det.describe_counts(counts):
+    log(line)
+  stats = {'write_seconds': 0.0, 'columns': det.generated_columns,
            'n_mc_classes': n_mc, 'conditioned': info['train_config']['condition_on_particle'],
-           'particle': data_lib.PARTICLES.index(info['train_config']['particle'])}
+           'particle': _particle_id(det, info['train_config']['particle'])}
   q = queue.Queue(maxsize=8)
   thread = threading.Thread(target=_writer_thread, args=(q, writer, stats), daemon=True)
   thread.start()
@@ -181,10 +209,7 @@ def _generate(cfg: GenerateConfig, log=print) -> dict:
   metadata = {
       'source': 'generated', 'plan': cfg.plan, 'seed': cfg.seed,
       'class_counts': counts.tolist(), 'num_examples': n, 'model': os.path.abspath(cfg.model),
-      'model_dataset': info['dataset'], 'camera': info['camera'],
-      'energy_edges_tev': info['energy_edges_tev'], 'distance_edges': info['distance_edges'],
-      'distance': info['distance'], 'n_energy_bins': info['n_energy_bins'],
-      'n_distance_bins': info['n_distance_bins'], 'image_unit': 'photoelectrons',
+      'model_dataset': info['dataset'], **det.metadata(), 'image_unit': det.unit,
       'model_label': info['label'], 'model_kind': info.get('model', 'cgan'),
       'sampling': sampling, 'jit_compile': jit,
       # a signal-only model's images carry the chain's NSB, added at sampling time
@@ -197,17 +222,3 @@ def _generate(cfg: GenerateConfig, log=print) -> dict:
              'write_seconds': stats['write_seconds'], 'jit_compile': jit, 'sampling': sampling,
              'total_seconds': time.time() - t_start}
   return summary
-
-
-def _print_counts(counts, info, log):
-  """The plan as a table: energy bins (rows) x distance bins (columns), per particle."""
-  n_e, n_d = info['n_energy_bins'], info['n_distance_bins']
-  c = np.asarray(counts).reshape(-1, n_e, n_d)
-  e, d = info['energy_edges_tev'], info['distance_edges']
-  for p, grid in enumerate(c):
-    title = f' (label block {p})' if len(c) > 1 else ''
-    log(f'  per-class counts{title}: rows energy (TeV), columns distance '
-        + ' '.join(f'{d[j]:.4g}-{d[j + 1]:.4g}' for j in range(n_d)))
-    for k in range(n_e):
-      log(f'  {e[k]:>6.3g}-{e[k + 1]:<6.3g}' + ''.join(f'{int(x):>8}' for x in grid[k])
-          + f'  | {int(grid[k].sum())}')

@@ -2,7 +2,7 @@
 checkpoint holds, how to sample for the training-time evaluation, how to export.
 
     kind = KINDS[cfg.model]
-    model = kind.build(cfg, camera, num_labels, strategy, state)
+    model = kind.build(cfg, detector, num_labels, strategy, state)
     kind.sampler(model, prep, mask), kind.export(...)   (checkpoint items: model.checkpoint_items())
 
 `state` holds what a model measures on its data once, at the first start (the
@@ -33,15 +33,15 @@ class CGANKind:
     return {}
 
   @staticmethod
-  def build(cfg, camera, num_labels, strategy, state):
+  def build(cfg, detector, num_labels, strategy, state):
     import keras  # pylint: disable=g-import-not-at-top
     from taiga_tf.models import cgan  # pylint: disable=g-import-not-at-top
-    mcfg = cgan.CGANConfig(num_classes=num_labels, image_size=camera.square_size,
+    mcfg = cgan.CGANConfig(num_classes=num_labels, image_size=detector.image_size,
                            z_dim=cfg.z_dim, embed_dim=cfg.embed_dim, g_channels=cfg.g_channels,
                            d_channels=cfg.d_channels, n_disc=cfg.n_disc, ema_decay=cfg.ema_decay,
                            nonneg_output=cfg.signal_only)
     with strategy.scope():
-      model = cgan.CGAN(mcfg, camera.mask, cfg.batch_size, seed=(cfg.seed, 0x7A16A))
+      model = cgan.CGAN(mcfg, detector.mask, cfg.batch_size, seed=(cfg.seed, 0x7A16A))
       model.build_all()
       g_opt = keras.optimizers.Adam(cfg.g_lr, beta_1=0.0, beta_2=cfg.beta2)
       d_opt = keras.optimizers.Adam(cfg.d_lr, beta_1=0.0, beta_2=cfg.beta2)
@@ -76,8 +76,8 @@ class CGANKind:
                                                      nsb_sigma)
 
   @staticmethod
-  def export(model, prep, camera, info, state, cfg, out_dir):
-    return savedmodel.export(model.g_ema, prep, camera, model.cfg.num_classes, model.cfg.z_dim,
+  def export(model, prep, detector, info, state, cfg, out_dir):
+    return savedmodel.export(model.g_ema, prep, detector, model.cfg.num_classes, model.cfg.z_dim,
                              info, out_dir, nsb_sigma=state.get('nsb_sigma', 0.0))
 
 
@@ -86,25 +86,26 @@ class DiffusionKind:
 
   @staticmethod
   def prepare(cfg, spec, prep, log) -> dict:
-    """sigma_data: the std of the training images in network space, on the camera."""
+    """sigma_data: the std of the training images in network space, on the detector's pixels."""
     if cfg.sigma_data > 0:
       return {'sigma_data': float(cfg.sigma_data)}
     from taiga_tf import data as data_lib  # pylint: disable=g-import-not-at-top
     key = data_lib.image_key(cfg.signal_only)
-    cols = data_lib.load_columns(spec, 'train', None if cfg.condition_on_particle else cfg.particle,
+    cols = data_lib.load_columns(spec, 'train',
+                                 data_lib.selected_particle(cfg.particle, cfg.condition_on_particle),
                                  cfg.condition_on_particle, with_images=True, max_examples=5000,
                                  image_key=key)
-    x = prep.forward(cols['image']).numpy()[:, spec.camera.mask]
+    x = prep.forward(cols['image']).numpy()[:, spec.detector.mask]
     sd = float(np.std(x))
     log(f'train: sigma_data = {sd:.4f} (std of {len(cols["image"])} training images ({key}) in '
-        'network space, camera pixels)')
+        'network space, detector pixels)')
     return {'sigma_data': sd}
 
   @staticmethod
-  def configs(cfg, camera, num_labels, state):
+  def configs(cfg, detector, num_labels, state):
     from taiga_tf.diffusion import edm  # pylint: disable=g-import-not-at-top
     from taiga_tf.models import diffusion, unet  # pylint: disable=g-import-not-at-top
-    ucfg = unet.UNetConfig(num_classes=num_labels, image_size=camera.square_size,
+    ucfg = unet.UNetConfig(num_classes=num_labels, image_size=detector.image_size,
                            channels=cfg.channels, channel_mult=_parse_ints(cfg.channel_mult),
                            num_res_blocks=cfg.num_res_blocks,
                            attn_resolutions=_parse_ints(cfg.attn_resolutions),
@@ -113,16 +114,16 @@ class DiffusionKind:
                                      p_uncond=cfg.p_uncond, ema_decay=cfg.ema_decay)
 
   @staticmethod
-  def build(cfg, camera, num_labels, strategy, state):
+  def build(cfg, detector, num_labels, strategy, state):
     import keras  # pylint: disable=g-import-not-at-top
     from taiga_tf.models import diffusion  # pylint: disable=g-import-not-at-top
-    dcfg = DiffusionKind.configs(cfg, camera, num_labels, state)
+    dcfg = DiffusionKind.configs(cfg, detector, num_labels, state)
     policy = keras.config.dtype_policy()
     if cfg.mixed_precision == 'bfloat16':
       keras.config.set_dtype_policy('mixed_bfloat16')
     try:
       with strategy.scope():
-        model = diffusion.DiffusionModel(dcfg, camera.mask, cfg.batch_size,
+        model = diffusion.DiffusionModel(dcfg, detector.mask, cfg.batch_size,
                                          seed=(cfg.seed, 0xD1FF))
         model.build_all()
         sched = diffusion.WarmupSchedule(cfg.lr, cfg.lr_warmup)
@@ -165,11 +166,11 @@ class DiffusionKind:
     return fn
 
   @staticmethod
-  def export(model, prep, camera, info, state, cfg, out_dir):
+  def export(model, prep, detector, info, state, cfg, out_dir):
     from taiga_tf import savedmodel_diffusion  # pylint: disable=g-import-not-at-top
     defaults = {'sampler': cfg.sampler, 'num_steps': int(cfg.num_steps),
                 'guidance': float(cfg.guidance)}
-    return savedmodel_diffusion.export(model.net_ema, prep, camera, model.cfg.unet.num_classes,
+    return savedmodel_diffusion.export(model.net_ema, prep, detector, model.cfg.unet.num_classes,
                                        model.cfg.edm, defaults, info, out_dir,
                                        nsb_sigma=state.get('nsb_sigma', 0.0))
 

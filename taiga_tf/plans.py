@@ -2,9 +2,10 @@
 
 Plans:
 - imbalanced: the MC's own class frequencies (a dataset for physics analysis);
-- balanced: the energy distribution over the energy bins as close to uniform as
-  the total allows (bins the MC never populated get nothing: the model has not
-  learned them); within an energy bin the distance bins follow the MC;
+- balanced: the examples spread over the detector's class groups as uniformly as
+  the total allows (TAIGA-IACT: the energy bins; LArTPC: track and shower; groups
+  the MC never populated get nothing: the model has not learned them); within a
+  group the classes (TAIGA-IACT: the distance bins) follow the MC;
 - counts:<file.json>: explicit counts, {"class_id": count, ...} or a list.
 All roundings use largest remainders, so the counts always add up to the total.
 """
@@ -36,19 +37,31 @@ def imbalanced(mc_counts, total: int) -> np.ndarray:
   return largest_remainder(mc_counts, total)
 
 
-def balanced(mc_counts, total: int, n_energy_bins: int, n_distance_bins: int) -> np.ndarray:
-  """Uniform over the populated energy bins, MC distance mix within each."""
+def grid_groups(n_energy_bins: int, n_distance_bins: int) -> np.ndarray:
+  """The groups of TAIGA-IACT's classes (class = energy_bin * n_distance_bins + distance_bin):
+  the energy bin."""
+  return np.arange(n_energy_bins * n_distance_bins) // n_distance_bins
+
+
+def balanced(mc_counts, total: int, groups) -> np.ndarray:
+  """Uniform over the populated groups, the MC's mix of classes (and particles) within
+  each. groups[c]: the group of class c (one particle's classes; a label is
+  class + n_classes * particle)."""
+  groups = np.asarray(groups, np.int64)
   c = np.asarray(mc_counts, np.float64).reshape(-1)
-  n_particle = len(c) // (n_energy_bins * n_distance_bins)
-  c = c.reshape(n_particle, n_energy_bins, n_distance_bins)
-  per_energy = c.sum(axis=(0, 2))                     # (n_energy_bins,)
-  populated = per_energy > 0
-  quota = np.zeros(n_energy_bins, np.int64)
+  if len(c) % len(groups):
+    raise ValueError(f'{len(c)} class counts are not a multiple of {len(groups)} classes')
+  c = c.reshape(len(c) // len(groups), len(groups))
+  names = np.unique(groups)
+  per_group = np.array([c[:, groups == g].sum() for g in names])
+  populated = per_group > 0
+  quota = np.zeros(len(names), np.int64)
   quota[populated] = largest_remainder(np.ones(populated.sum()), total)
   out = np.zeros_like(c, dtype=np.int64)
-  for k in range(n_energy_bins):
-    if quota[k]:
-      out[:, k, :] = largest_remainder(c[:, k, :].ravel(), quota[k]).reshape(n_particle, -1)
+  for g, q in zip(names, quota):
+    if q:
+      sel = groups == g
+      out[:, sel] = largest_remainder(c[:, sel].ravel(), q).reshape(len(c), -1)
   return out.reshape(-1)
 
 
@@ -87,9 +100,9 @@ def from_file(path: str, num_classes: int, total: int | None = None) -> np.ndarr
   return out
 
 
-def make_plan(plan: str, total: int | None, mc_counts, n_energy_bins: int,
-              n_distance_bins: int) -> np.ndarray:
-  """Counts per model class for a plan name ('imbalanced', 'balanced', 'counts:<file>')."""
+def make_plan(plan: str, total: int | None, mc_counts, groups) -> np.ndarray:
+  """Counts per model class for a plan name ('imbalanced', 'balanced', 'counts:<file>');
+  groups: the group of each class for 'balanced' (see `balanced`)."""
   num_classes = len(mc_counts)
   if plan.startswith('counts:'):
     return from_file(plan.split(':', 1)[1], num_classes, total)
@@ -98,7 +111,7 @@ def make_plan(plan: str, total: int | None, mc_counts, n_energy_bins: int,
   if plan == 'imbalanced':
     return imbalanced(mc_counts, total)
   if plan == 'balanced':
-    return balanced(mc_counts, total, n_energy_bins, n_distance_bins)
+    return balanced(mc_counts, total, groups)
   raise ValueError(f"unknown plan {plan!r}: use 'imbalanced', 'balanced' or 'counts:<file.json>'")
 
 

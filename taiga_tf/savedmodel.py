@@ -3,16 +3,18 @@
     m = tf.saved_model.load('<workdir>/saved_model')     # no taiga_tf, no keras
     out = m.generate(class_id=tf.constant([12, 57], tf.int32),
                      seed=tf.constant([1, 2], tf.int64))
-    out['image']   # float32 [N, S, S] photoelectrons, 0 outside the camera
-    out['pixels']  # float32 [N, n_pixels], the camera's per-pixel vector
-    m.metadata()   # camera map, class edges, preprocessing, nsb_sigma, ...
+    out['image']   # float32 [N, S, S] in the detector's unit (TAIGA-IACT: photoelectrons,
+                   # 0 outside the camera; LArTPC: the 0-255 scale)
+    out['pixels']  # float32 [N, n_pixels], the detector's per-pixel vector
+    m.metadata()   # detector, mask, its constants (TAIGA-IACT: camera map, class edges),
+                   # preprocessing, nsb_sigma, ...
 
 Sample i of a call depends only on (seed, i) (`generate_indexed` takes the
 indices explicitly, for writers that resume or shard; an index must be in
 [0, 2^32), as many samples as one seed gives: take another seed for more). A bad
 class id, a bad index or class_id and index of different lengths are errors
-that say so; an empty class_id gives empty outputs. The camera, the class
-edges and the preprocessing are constants of the graph and `assets/model.json`.
+that say so; an empty class_id gives empty outputs. The detector's geometry and
+constants and the preprocessing are constants of the graph and `assets/model.json`.
 A model of the signal only (trained with --signal_only) adds the night-sky
 background to its images: Gaussian, sigma `metadata()['nsb_sigma']` pe per
 camera pixel, a per-sample stream of the seed (taiga_tf.noise.add_nsb).
@@ -28,16 +30,15 @@ import numpy as np
 import tensorflow as tf
 
 from taiga_tf import noise
-from taiga_tf.camera import Camera
-from taiga_tf.preprocessing import Preprocessing
+from taiga_tf.detectors import Detector
 
 
-def sample_pe(generator, prep: Preprocessing, mask, z_dim: int, class_id, seed, index,
+def sample_pe(generator, prep, mask, z_dim: int, class_id, seed, index,
               nsb_sigma: float = 0.0):
   """Images in photoelectrons [N, S, S] of class_id[i] as sample index[i] of seed.
 
   The one definition of "sample i of a seed": per-sample noise, the generator in
-  inference mode, the inverse transform, the camera mask, and for a model of the
+  inference mode, the inverse transform, the detector mask, and for a model of the
   signal only (nsb_sigma > 0) the night-sky background. Used by the export and
   by the training-time evaluation.
   """
@@ -58,14 +59,14 @@ class _ExportModule(tf.Module):
   Keras 3 variables are not found by tf.Module.variables: keep their tf.Variables.
   """
 
-  def __init__(self, network, camera: Camera, num_classes: int, info: dict, asset_path: str):
+  def __init__(self, network, detector: Detector, num_classes: int, info: dict, asset_path: str):
     super().__init__(name='taiga_tf_generator')
     self._network = network
     self._weights = [w.value for w in network.weights]
     self._num_classes = num_classes
-    self._mask = tf.constant(camera.mask.astype(np.float32))
-    self._flat_index = tf.constant(camera.flat_index)
-    self._size = camera.square_size
+    self._mask = tf.constant(detector.mask.astype(np.float32))
+    self._flat_index = tf.constant(detector.flat_index)
+    self._size = detector.image_size
     self._info = {k: tf.constant(v) for k, v in info.items()}
     self.model_json = tf.saved_model.Asset(asset_path)
 
@@ -117,9 +118,9 @@ class _ExportModule(tf.Module):
 class GeneratorModule(_ExportModule):
   """The cGAN's EMA generator."""
 
-  def __init__(self, generator, prep: Preprocessing, camera: Camera, num_classes: int,
+  def __init__(self, generator, prep, detector: Detector, num_classes: int,
                z_dim: int, info: dict, asset_path: str, nsb_sigma: float = 0.0):
-    super().__init__(generator, camera, num_classes, info, asset_path)
+    super().__init__(generator, detector, num_classes, info, asset_path)
     self._prep = prep
     self._z_dim = z_dim
     self._nsb_sigma = float(nsb_sigma)
@@ -129,7 +130,7 @@ class GeneratorModule(_ExportModule):
                      self._nsb_sigma)
 
 
-def export_module(make_module, camera: Camera, num_classes: int, model_info: dict,
+def export_module(make_module, detector: Detector, num_classes: int, model_info: dict,
                   consts: dict, out_dir: str) -> str:
   """Writes make_module(info, asset_path) as a SavedModel, atomically (a temporary
   folder renamed when complete). `consts` join the common metadata() constants."""
@@ -143,12 +144,9 @@ def export_module(make_module, camera: Camera, num_classes: int, model_info: dic
       json.dump(model_info, f, indent=1)
     info = {
         'num_classes': np.int32(num_classes),
-        'square_size': np.int32(camera.square_size), 'mask': camera.mask.astype(np.float32),
-        'pixel_row': camera.row, 'pixel_col': camera.col,
-        'pixel_x_cm': camera.x.astype(np.float32), 'pixel_y_cm': camera.y.astype(np.float32),
-        'energy_edges_tev': np.asarray(model_info['energy_edges_tev'], np.float32),
-        'distance_edges': np.asarray(model_info['distance_edges'], np.float32),
-        'model_json': json.dumps(model_info), **consts,
+        'detector': detector.name,
+        'square_size': np.int32(detector.image_size), 'mask': detector.mask.astype(np.float32),
+        **detector.export_constants(), 'model_json': json.dumps(model_info), **consts,
     }
     module = make_module(info, asset)
     target = os.path.join(tmp, 'saved_model')
@@ -167,12 +165,11 @@ def nsb_consts(nsb_sigma: float) -> dict:
   return {'nsb_sigma': np.float32(nsb_sigma), 'signal_only': np.bool_(nsb_sigma > 0)}
 
 
-def export(generator, prep: Preprocessing, camera: Camera, num_classes: int, z_dim: int,
+def export(generator, prep, detector: Detector, num_classes: int, z_dim: int,
            model_info: dict, out_dir: str, nsb_sigma: float = 0.0) -> str:
   """Exports the cGAN generator."""
-  consts = {'z_dim': np.int32(z_dim), 'preprocessing_scale': np.float32(prep.scale),
-            'preprocessing_norm': np.float32(prep.norm), **nsb_consts(nsb_sigma)}
+  consts = {'z_dim': np.int32(z_dim), **prep.constants(), **nsb_consts(nsb_sigma)}
   return export_module(
-      lambda info, asset: GeneratorModule(generator, prep, camera, num_classes, z_dim, info, asset,
+      lambda info, asset: GeneratorModule(generator, prep, detector, num_classes, z_dim, info, asset,
                                           nsb_sigma),
-      camera, num_classes, model_info, consts, out_dir)
+      detector, num_classes, model_info, consts, out_dir)

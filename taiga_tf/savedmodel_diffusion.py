@@ -15,10 +15,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from taiga_tf.camera import Camera
+from taiga_tf.detectors import Detector
 from taiga_tf.diffusion import edm as edm_lib
 from taiga_tf.diffusion import sampling, solvers
-from taiga_tf.preprocessing import Preprocessing
 from taiga_tf.savedmodel import _ExportModule, export_module, nsb_consts
 
 _SIG = [tf.TensorSpec([None], tf.int32, name='class_id'), tf.TensorSpec([2], tf.int64, name='seed'),
@@ -28,10 +27,10 @@ _SIG = [tf.TensorSpec([None], tf.int32, name='class_id'), tf.TensorSpec([2], tf.
 
 class DiffusionModule(_ExportModule):
 
-  def __init__(self, net, prep: Preprocessing, camera: Camera, num_classes: int,
+  def __init__(self, net, prep, detector: Detector, num_classes: int,
                cfg: edm_lib.EDMConfig, defaults: dict, info: dict, asset_path: str,
                nsb_sigma: float = 0.0):
-    super().__init__(net, camera, num_classes, info, asset_path)
+    super().__init__(net, detector, num_classes, info, asset_path)
     self._prep, self._cfg, self._defaults = prep, cfg, defaults
     self._nsb_sigma = float(nsb_sigma)
     for name in solvers.SAMPLERS:
@@ -69,10 +68,9 @@ class DiffusionModule(_ExportModule):
       return self._guarded(class_id, index, lambda: tf.switch_case(k, branches))
 
 
-def export(net, prep: Preprocessing, camera: Camera, num_classes: int, cfg: edm_lib.EDMConfig,
+def export(net, prep, detector: Detector, num_classes: int, cfg: edm_lib.EDMConfig,
            defaults: dict, model_info: dict, out_dir: str, nsb_sigma: float = 0.0) -> str:
-  consts = {'preprocessing_scale': np.float32(prep.scale),
-            'preprocessing_norm': np.float32(prep.norm),
+  consts = {**prep.constants(),
             'sigma_data': np.float32(cfg.sigma_data), 'sigma_min': np.float32(cfg.sigma_min),
             'sigma_max': np.float32(cfg.sigma_max), 'rho': np.float32(cfg.rho),
             'default_sampler': defaults['sampler'],
@@ -81,6 +79,6 @@ def export(net, prep: Preprocessing, camera: Camera, num_classes: int, cfg: edm_
             'samplers': np.array(solvers.SAMPLERS),
             'null_class': np.int32(num_classes), **nsb_consts(nsb_sigma)}
   return export_module(
-      lambda info, asset: DiffusionModule(net, prep, camera, num_classes, cfg, defaults, info,
+      lambda info, asset: DiffusionModule(net, prep, detector, num_classes, cfg, defaults, info,
                                           asset, nsb_sigma),
-      camera, num_classes, model_info, consts, out_dir)
+      detector, num_classes, model_info, consts, out_dir)

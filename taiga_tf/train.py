@@ -20,7 +20,9 @@ flags.DEFINE_enum('model', 'cgan', ['cgan', 'diffusion'],
 flags.DEFINE_string('workdir', None, 'Run directory (checkpoints, TensorBoard, SavedModel).')
 flags.DEFINE_string('data_dir', '~/tensorflow_datasets', 'TFDS data_dir holding the built dataset.')
 flags.DEFINE_string('dataset', 'taiga_iact/simulated', 'name/config[:version] of the dataset.')
-flags.DEFINE_enum('particle', 'gamma', ['gamma', 'proton'], 'Particle type to train on.')
+flags.DEFINE_string('particle', 'gamma', "Particle type to train on (the dataset's particle "
+                    "names: TAIGA-IACT gamma, proton), or 'all' for every example unlabelled by "
+                    "particle (LArTPC: tracks and showers of every particle).")
 flags.DEFINE_bool('condition_on_particle', False,
                   'Train on both particles, label = class_id + n_classes * particle.')
 flags.DEFINE_bool('signal_only', False,

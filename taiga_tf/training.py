@@ -23,10 +23,9 @@ import numpy as np
 import tensorflow as tf
 
 from taiga_tf import data as data_lib
-from taiga_tf import hillas, metrics, plotting
-from taiga_tf.camera import Camera
+from taiga_tf import detectors, metrics, plotting
+from taiga_tf import preprocessing as prep_lib
 from taiga_tf.model_kinds import KINDS
-from taiga_tf.preprocessing import Preprocessing
 
 
 @dataclasses.dataclass
@@ -111,7 +110,13 @@ def resolve_jit(flag: str, strategy) -> bool:
 
 def train_particle(cfg: TrainConfig):
   """The particle the examples are filtered to: None (both) when it is part of the label."""
-  return None if cfg.condition_on_particle else cfg.particle
+  return data_lib.selected_particle(cfg.particle, cfg.condition_on_particle)
+
+
+def check_particle(cfg: TrainConfig, spec):
+  if cfg.particle != data_lib.ALL and cfg.particle not in spec.particles:
+    raise ValueError(f'--particle={cfg.particle}: {spec.builder.info.full_name} has '
+                     f'{", ".join(spec.particles)} (or all)')
 
 
 # ---------------------------------------------------------------- model
@@ -119,12 +124,13 @@ def num_labels(cfg: TrainConfig, n_classes: int) -> int:
   return n_classes * (2 if cfg.condition_on_particle else 1)
 
 
-def build_model(cfg: TrainConfig, camera: Camera, n_classes: int, strategy, state=None):
+def build_model(cfg: TrainConfig, detector: detectors.Detector, strategy, state=None):
   """The model with built weights and optimizers, inside the strategy scope; the
   initial weights are a function of cfg.seed (Keras's global seed is set first)."""
   import keras  # pylint: disable=g-import-not-at-top
   keras.utils.set_random_seed(cfg.seed)
-  return KINDS[cfg.model].build(cfg, camera, num_labels(cfg, n_classes), strategy, state or {})
+  return KINDS[cfg.model].build(cfg, detector, num_labels(cfg, detector.n_classes), strategy,
+                                state or {})
 
 
 # The flags that define the model a workdir holds (its variables, labels, data and
@@ -174,15 +180,15 @@ def checkpoint_manager(model, workdir):
 
 
 def model_info(cfg: TrainConfig, spec, prep, model, state=None) -> dict:
-  m = spec.builder.info.metadata
+  """config.json and the SavedModel's model.json: the run, the model's state and
+  the detector's metadata (top-level keys, from which detectors.from_metadata
+  rebuilds the detector)."""
   return {'model': cfg.model, 'train_config': dataclasses.asdict(cfg),
           **KINDS[cfg.model].info(model), 'state': state or {}, 'preprocessing': prep.to_dict(),
-          'dataset': spec.builder.info.full_name, 'camera': m['camera'],
-          'energy_edges_tev': list(m['energy_edges_tev']), 'distance_edges': list(m['distance_edges']),
-          'distance': m['distance'], 'n_energy_bins': spec.n_energy_bins,
-          'n_distance_bins': spec.n_distance_bins, 'cleaning': m['cleaning'],
+          'dataset': spec.builder.info.full_name, **spec.detector.metadata(),
+          'n_classes': spec.n_classes, 'particles': list(spec.particles),
           'label': ('class_id + n_classes * particle' if cfg.condition_on_particle
-                    else f'class_id of {cfg.particle}s')}
+                    else 'class_id' if cfg.particle == data_lib.ALL else f'class_id of {cfg.particle}s')}
 
 
 # ---------------------------------------------------------------- evaluation
@@ -191,18 +197,16 @@ class Evaluator:
 
   def __init__(self, cfg: TrainConfig, spec, prep, nsb_sigma: float = 0.0):
     self.cfg, self.spec, self.prep, self.nsb_sigma = cfg, spec, prep, nsb_sigma
-    self.cam = spec.camera
-    self.table = hillas.neighbour_table(self.cam)
+    self.det = spec.detector
     self.mc = data_lib.load_columns(spec, 'validation', train_particle(cfg), cfg.condition_on_particle,
                                     with_images=True, max_examples=cfg.eval_examples)
-    cl = spec.builder.info.metadata['cleaning']
-    self.clean = (cl['picture_pe'], cl['boundary_pe'], cl['brightest_island'])
+    self.mc_feature = self.det.summary_feature(self.mc['image'])
     # a fixed set of classes for the image grids: 4 energies x 2 distances present in MC
     present = sorted(set(self.mc['label'].tolist()))
     self.grid_labels = present[:: max(1, len(present) // 8)][:8]
 
   def generate(self, model, labels, seed=12345):
-    fn = KINDS[self.cfg.model].sampler(model, self.prep, self.cam.mask.astype(np.float32),
+    fn = KINDS[self.cfg.model].sampler(model, self.prep, self.det.mask.astype(np.float32),
                                        self.nsb_sigma)
     out = []
     for i in range(0, len(labels), 256):
@@ -211,36 +215,31 @@ class Evaluator:
       out.append(fn(y, tf.constant([seed, 1], tf.int64), idx).numpy())
     return np.concatenate(out)
 
-  def sizes(self, images):
-    par, _ = hillas.clean_and_parametrize(self.cam, self.cam.to_vector(images), *self.clean,
-                                          table=self.table)
-    return np.nan_to_num(par['size'])
-
   def __call__(self, model, step, writer):
+    """The detector's summary feature ("size": TAIGA-IACT Hillas size, LArTPC total
+    charge) of generated vs MC images, per class group (TAIGA-IACT: energy bin)."""
     labels = self.mc['label']
     gen = self.generate(model, labels)
-    gen_size = self.sizes(gen)
-    e_bin = (labels % self.spec.n_classes) // self.spec.n_distance_bins
-    res = metrics.conditioning_check(gen_size, self.mc['size'], e_bin, self.mc['energy_bin'],
-                                     self.spec.n_energy_bins)
+    gen_size = self.det.summary_feature(gen)
+    group = self.det.condition_group(labels % self.spec.n_classes)
+    res = metrics.conditioning_check(gen_size, self.mc_feature, group, group, self.det.n_groups)
+    g = self.det.group_name
     with writer.as_default(step=step):
       tf.summary.scalar('conditioning/w1_log_size', res['w1_log_size'])
       tf.summary.scalar('conditioning/mean_abs_median_size_rel_err', res['mean_abs_rel_err'])
       for k, err in enumerate(res['median_rel_err']):
         if np.isfinite(err):
-          tf.summary.scalar(f'conditioning/median_size_rel_err/energy_bin_{k}', err)
-          tf.summary.histogram(f'size_log10/generated/energy_bin_{k}',
-                               np.log10(1 + gen_size[e_bin == k]))
-          tf.summary.histogram(f'size_log10/mc/energy_bin_{k}',
-                               np.log10(1 + self.mc['size'][self.mc['energy_bin'] == k]))
+          tf.summary.scalar(f'conditioning/median_size_rel_err/{g}_{k}', err)
+          tf.summary.histogram(f'size_log10/generated/{g}_{k}', np.log10(1 + gen_size[group == k]))
+          tf.summary.histogram(f'size_log10/mc/{g}_{k}', np.log10(1 + self.mc_feature[group == k]))
       rows_real, rows_gen = [], []
       for lab in self.grid_labels:
         i = int(np.flatnonzero(labels == lab)[0])
-        rows_real.append(self.cam.to_vector(self.mc['image'][i]))
-        rows_gen.append(self.cam.to_vector(gen[i]))
+        rows_real.append(self.mc['image'][i])
+        rows_gen.append(gen[i])
       titles = [f'class {lab}' for lab in self.grid_labels]
-      png = plotting.figure_to_png(plotting.camera_grid_figure(
-          self.cam, [rows_real, rows_gen], titles, ['MC', 'generated']))
+      png = plotting.figure_to_png(self.det.grid_figure([rows_real, rows_gen], titles,
+                                                        ['MC', 'generated']))
       tf.summary.image('images/mc_vs_generated', tf.image.decode_png(png)[None])
     return res
 
@@ -291,9 +290,10 @@ def train(cfg: TrainConfig, log=print) -> dict:
   strategy = make_strategy(cfg.num_cpu_devices)
   jit = resolve_jit(cfg.jit_compile, strategy)
   spec = data_lib.open_dataset(cfg.dataset, cfg.data_dir)
-  prep = Preprocessing()
+  check_particle(cfg, spec)
+  prep = spec.detector.preprocessing()
   state = _load_state(cfg, stored, spec, prep, log)
-  model = build_model(cfg, spec.camera, spec.n_classes, strategy, state)
+  model = build_model(cfg, spec.detector, strategy, state)
   info = model_info(cfg, spec, prep, model, state)
   with open(os.path.join(cfg.workdir, 'config.json'), 'w') as f:
     json.dump(info, f, indent=1)
@@ -310,7 +310,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
   step_fn = make_step_fn(model, strategy, jit)
   writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, 'train'))
   evaluator = Evaluator(cfg, spec, prep, state.get('nsb_sigma', 0.0)) if cfg.eval_every else None
-  on = '+'.join(data_lib.PARTICLES) if cfg.condition_on_particle else cfg.particle
+  on = '+'.join(spec.particles) if cfg.condition_on_particle else cfg.particle
   log(f'train: {cfg.model} on {spec.builder.info.full_name} ({on}'
       f'{", signal only" if cfg.signal_only else ""}), '
       f'{num_labels(cfg, spec.n_classes)} classes, {kind.params_text(model)}, '
@@ -333,7 +333,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
       t_last, step_last = now, step
     if evaluator and (step % cfg.eval_every == 0 or step == cfg.steps):
       res = evaluator(model, step, writer)
-      log(f'eval  {step:>6}: median size rel. error per energy bin '
+      log(f'eval  {step:>6}: median {spec.detector.summary_feature_name} rel. error per '
+          f'{spec.detector.group_name} '
           f'{np.array2string(res["median_rel_err"], precision=2, separator=",")}, '
           f'W1(log size) {res["w1_log_size"]:.3f}')
     if step % cfg.ckpt_every == 0 or step == cfg.steps:
@@ -351,7 +352,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
       json.dump({k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in res.items()}, f,
                 indent=1)
   if cfg.export:
-    summary['saved_model'] = kind.export(model, prep, spec.camera, info, state, cfg,
+    summary['saved_model'] = kind.export(model, prep, spec.detector, info, state, cfg,
                                          os.path.join(cfg.workdir, 'saved_model'))
   return summary
 
@@ -364,13 +365,12 @@ def export_workdir(workdir: str) -> str:
                             'taiga_tf.train workdir?')
   cfg = TrainConfig(**{**info['train_config'], 'workdir': workdir})
   kind = KINDS[cfg.model]
-  camera = Camera.from_dict(info['camera'])
-  prep = Preprocessing.from_dict(info['preprocessing'])
+  detector = detectors.from_metadata(info)
+  prep = prep_lib.from_dict(info['preprocessing'])
   state = info.get('state', {})
-  model = build_model(cfg, camera, info['n_energy_bins'] * info['n_distance_bins'],
-                      tf.distribute.get_strategy(), state)
+  model = build_model(cfg, detector, tf.distribute.get_strategy(), state)
   manager = checkpoint_manager(model, workdir)
   if not manager.latest_checkpoint:
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints')
   manager.checkpoint.restore(manager.latest_checkpoint).expect_partial()
-  return kind.export(model, prep, camera, info, state, cfg, os.path.join(workdir, 'saved_model'))
+  return kind.export(model, prep, detector, info, state, cfg, os.path.join(workdir, 'saved_model'))

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from taiga_tf import calibration as calib
-from taiga_tf.camera import builtin_camera
+from taiga_tf.evaluation import calibration as calib
+from taiga_tf.evaluation.taiga_iact import wrong_sets
+from taiga_tf.detectors.taiga_iact.camera import builtin_camera
 
 CAM = builtin_camera()
 NE, ND = 10, 10
@@ -19,7 +20,7 @@ def _cols(n=400, seed=0):
 
 
 def _make(name, cols, other=None):
-  return calib.wrong_set(name, cols, other or _cols(50, 9), CAM, NE, ND, particle_id=0, seed=1)
+  return wrong_sets.wrong_set(name, cols, other or _cols(50, 9), CAM, NE, ND, particle_id=0, seed=1)
 
 
 def test_null_is_the_mc_itself():
@@ -60,12 +61,12 @@ def test_image_changes_drop_the_derived_columns():
   w = _make('amplitude_x1.2', c)
   np.testing.assert_allclose(w['image'], c['image'] * 1.2, rtol=1e-6)
   for name in ('amplitude_x1.2', 'rotated_30deg', 'noise'):
-    assert not set(calib.DERIVED) & set(_make(name, c))
+    assert not set(wrong_sets.DERIVED) & set(_make(name, c))
 
 
 def test_rotation_moves_a_pixel_to_its_rotated_position():
-  assert (calib.rotation_map(CAM, 0.0) == np.arange(CAM.n_pixels)).all()
-  assert (calib.rotation_map(CAM, 360.0) == np.arange(CAM.n_pixels)).all()
+  assert (wrong_sets.rotation_map(CAM, 0.0) == np.arange(CAM.n_pixels)).all()
+  assert (wrong_sets.rotation_map(CAM, 360.0) == np.arange(CAM.n_pixels)).all()
   src = int(np.argmax(np.hypot(CAM.x, CAM.y) * (np.hypot(CAM.x, CAM.y) < 30)))  # ~30 cm out
   vec = np.zeros((1, CAM.n_pixels), np.float32)
   vec[0, src] = 100.0
@@ -110,5 +111,7 @@ def test_detections_and_marks():
   calib.mark(measures, None, 'gamma')
   assert all(m['evidence'] is None for m in measures.values())
   table = calib.table({'measures': {'gamma': by_set}, 'detections': {'gamma': det}}, 'gamma')
-  assert '| a | 0.5 | 0.52 | 0.7 * | 0.9 * | yes |' in table   # columns in WRONG_SETS order
+  # columns: the null, then the sets in the order the report built them
+  assert '| measure | mc | noise | other_particle | random_class | evidence |' in table
+  assert '| a | 0.5 | 0.9 * | 0.7 * | 0.52 | yes |' in table
   assert '| b | 0.1 | 0.9 * | 0.14 | 0.2 * | no |' in table

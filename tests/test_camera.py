@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from taiga_tf import camera as cam_lib
+from taiga_tf.detectors.taiga_iact import camera as cam_lib
 
 
 def _check_adjacency(cam):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from taiga_tf.camera import builtin_camera
+from taiga_tf.detectors.taiga_iact.camera import builtin_camera
 from taiga_tf.models import cgan, layers
 
 MASK = builtin_camera().mask
@@ -72,7 +72,7 @@ DIST_SCRIPT = textwrap.dedent('''
     from taiga_tf.training import configure_devices, make_strategy, make_step_fn
     configure_devices(2)
     import keras
-    from taiga_tf.camera import builtin_camera
+    from taiga_tf.detectors.taiga_iact.camera import builtin_camera
     from taiga_tf.models import cgan
     mask = builtin_camera().mask
     cfg = cgan.CGANConfig(num_classes=10, z_dim=8, embed_dim=8, g_channels=4, d_channels=4,

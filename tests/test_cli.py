@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 
-from taiga_tf.camera import builtin_camera
-from taiga_tf.formats import taiga_text
+from taiga_tf.detectors.taiga_iact.camera import builtin_camera
+from taiga_tf.detectors.taiga_iact.formats import taiga_text
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TFDS = os.path.join(os.path.dirname(sys.executable), 'tfds')

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from taiga_tf.camera import builtin_camera
+from taiga_tf.detectors.taiga_iact.camera import builtin_camera
 from taiga_tf.diffusion import edm
 from taiga_tf.models import diffusion, unet
 
@@ -90,7 +90,7 @@ DIST_SCRIPT = textwrap.dedent('''
     from taiga_tf.training import configure_devices, make_strategy, make_step_fn
     configure_devices(2)
     import keras
-    from taiga_tf.camera import builtin_camera
+    from taiga_tf.detectors.taiga_iact.camera import builtin_camera
     from taiga_tf.diffusion import edm
     from taiga_tf.models import diffusion, unet
     mask = builtin_camera().mask

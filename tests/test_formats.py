@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from taiga_tf.camera import builtin_camera
-from taiga_tf.formats import hillas_csv, taiga_text
+from taiga_tf.detectors.taiga_iact.camera import builtin_camera
+from taiga_tf.detectors.taiga_iact.formats import hillas_csv, taiga_text
 
 CAM = builtin_camera()
 HEADER = dict(n_shower=12, i_scat=3, n_pix=0, energy=5.25, x_ground=-120.5,
@@ -166,8 +166,8 @@ def test_hillas_csv_round_trip_and_errors(tmp_path):
 
 def test_real_camera_events_round_trip(tmp_path, pixel_table_2020):
   """Events on the 595-pixel 2020 camera (optics frame) are placed by x/y."""
-  from taiga_tf.camera import load_pixel_table
-  from taiga_tf.mc import simulate
+  from taiga_tf.detectors.taiga_iact.camera import load_pixel_table
+  from taiga_tf.detectors.taiga_iact.mc import simulate
   cam = load_pixel_table(pixel_table_2020)
   evs = list(simulate.generate(simulate.MCConfig(particle='gamma', core_radius_m=200), 5,
                                seed=2, camera=cam))

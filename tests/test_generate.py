@@ -71,7 +71,7 @@ def test_plan_counts_in_metadata_and_output(smoke_saved_model, dummy_data_dir, t
   assert len(meta['energy_edges_tev']) == 11 and len(meta['camera']['q']) == 560
   assert all(r['particle'] == 0 for r in rows)
   img = rows[0]['image']
-  from taiga_tf.camera import Camera
+  from taiga_tf.detectors.taiga_iact.camera import Camera
   assert np.all(img[~Camera.from_dict(meta['camera']).mask] == 0)
   # explicit counts
   p = tmp_path / 'counts.json'
@@ -145,7 +145,9 @@ def test_cli_output_loads_without_taiga_tf_and_concatenates(smoke_saved_model, d
 
 def test_fast_serializer_matches_tfds():
   from taiga_tf.dataset_writer import generated_features, serialize_generated
-  feats = generated_features(32, 100, 100)
+  feats = generated_features(32, 100, 100, ('gamma', 'proton'),
+                             {'energy_bin': tfds.features.Scalar(dtype=np.int32),
+                              'distance_bin': tfds.features.Scalar(dtype=np.int32)})
   img = np.random.default_rng(0).normal(size=(32, 32)).astype(np.float32)
   ints = {'class_id': 42, 'model_label': 42, 'particle': 1, 'energy_bin': 4, 'distance_bin': 2,
           'seed_index': 123456789012}

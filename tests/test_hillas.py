@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from taiga_tf import hillas
-from taiga_tf.camera import DEG_PER_CM, builtin_camera
+from taiga_tf.detectors.taiga_iact import hillas
+from taiga_tf.detectors.taiga_iact.camera import DEG_PER_CM, builtin_camera
 
 CAM = builtin_camera()
 

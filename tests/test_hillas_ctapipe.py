@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from taiga_tf import hillas
-from taiga_tf.camera import DEG_PER_CM, builtin_camera
-from taiga_tf.mc import simulate
+from taiga_tf.detectors.taiga_iact import hillas
+from taiga_tf.detectors.taiga_iact.camera import DEG_PER_CM, builtin_camera
+from taiga_tf.detectors.taiga_iact.mc import simulate
 
 ctapipe = pytest.importorskip('ctapipe')
 u = pytest.importorskip('astropy.units')
@@ -68,7 +68,7 @@ def test_cleaning_and_hillas_match_ctapipe(geometry, images):
 
 def test_leakage_and_concentration_match_ctapipe(geometry, images):
   from ctapipe.image import concentration_parameters, leakage_parameters
-  from taiga_tf import image_features
+  from taiga_tf.detectors.taiga_iact import image_features
   masks = hillas.tailcuts_clean(CAM, images, 14.0, 7.0)
   ours_h = hillas.hillas_parameters(CAM, images, masks)
   ours = image_features.image_features(CAM, images, masks, ours_h)

@@ -84,3 +84,14 @@ def test_crop_and_scale():
   u = sim.to_uint8(np.array([0.0, 1.25, 2.5, 10.0]))
   assert u.tolist() == [0, 128, 255, 255] and u.dtype == np.uint8
   assert phys.X0_CM == 14.0 and phys.MOLIERE_CM == pytest.approx(9.04)
+
+
+def test_electron_step_without_ionisation_loss_ends_the_electron():
+  # pion event 3489 of seed 1 (the `simulated` config's run): a delta-ray electron's
+  # straggling factor is 0 on one step and a bremsstrahlung photon takes the rest of its
+  # energy; the electron must stop there (it divided by a zero momentum before)
+  _, _, _, dep = sim.simulate_deposits(sim.LArTPCConfig(particle='pion'), sim.event_rng(1, 3489))
+  assert len(dep['de']) > 0
+  for k in ('x', 'y', 'z', 'de', 'dedx'):
+    assert np.isfinite(dep[k]).all(), k
+  assert (dep['de'] >= 0).all()

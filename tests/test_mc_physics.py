@@ -4,9 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from taiga_tf import hillas
-from taiga_tf.camera import builtin_camera
-from taiga_tf.mc import simulate, telescope
+from taiga_tf.detectors.taiga_iact import hillas
+from taiga_tf.detectors.taiga_iact.camera import builtin_camera
+from taiga_tf.detectors.taiga_iact.mc import simulate, telescope
 
 CAM = builtin_camera()
 TABLE = hillas.neighbour_table(CAM)

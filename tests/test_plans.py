@@ -28,7 +28,7 @@ def test_balanced_uniform_in_energy_mc_in_distance():
   # steep spectrum: falls by 3x per energy bin; bin 9 never populated
   for k in range(9):
     mc[k] = rng.integers(1, 50, 10) * 3.0 ** (8 - k)
-  out = plans.balanced(mc.ravel(), 9001, 10, 10).reshape(10, 10)
+  out = plans.balanced(mc.ravel(), 9001, plans.grid_groups(10, 10)).reshape(10, 10)
   per_e = out.sum(1)
   assert out.sum() == 9001 and per_e[9] == 0
   assert per_e[:9].max() - per_e[:9].min() <= 1          # as uniform as the total allows
@@ -36,12 +36,12 @@ def test_balanced_uniform_in_energy_mc_in_distance():
     np.testing.assert_allclose(out[k] / per_e[k], mc[k] / mc[k].sum(), atol=0.002)
   # zero-MC classes get nothing
   mc[2, 4] = 0
-  assert plans.balanced(mc.ravel(), 9000, 10, 10).reshape(10, 10)[2, 4] == 0
+  assert plans.balanced(mc.ravel(), 9000, plans.grid_groups(10, 10)).reshape(10, 10)[2, 4] == 0
 
 
 def test_balanced_with_particle_in_the_condition():
   mc = np.ones(200)
-  out = plans.balanced(mc, 2000, 10, 10)
+  out = plans.balanced(mc, 2000, plans.grid_groups(10, 10))
   assert out.shape == (200,) and out.sum() == 2000
   assert out[:100].sum() == out[100:].sum() == 1000
 
@@ -49,15 +49,15 @@ def test_balanced_with_particle_in_the_condition():
 def test_counts_file(tmp_path):
   p = tmp_path / 'c.json'
   p.write_text(json.dumps({'90': 500, '91': 250}))
-  out = plans.make_plan(f'counts:{p}', None, np.zeros(100), 10, 10)
+  out = plans.make_plan(f'counts:{p}', None, np.zeros(100), plans.grid_groups(10, 10))
   assert out[90] == 500 and out[91] == 250 and out.sum() == 750
   with pytest.raises(ValueError, match='add up to 750'):
-    plans.make_plan(f'counts:{p}', 800, np.zeros(100), 10, 10)
+    plans.make_plan(f'counts:{p}', 800, np.zeros(100), plans.grid_groups(10, 10))
   p.write_text(json.dumps({'100': 5}))
   with pytest.raises(ValueError, match='outside'):
-    plans.make_plan(f'counts:{p}', None, np.zeros(100), 10, 10)
+    plans.make_plan(f'counts:{p}', None, np.zeros(100), plans.grid_groups(10, 10))
   with pytest.raises(ValueError, match='unknown plan'):
-    plans.make_plan('uniform', 10, np.ones(100), 10, 10)
+    plans.make_plan('uniform', 10, np.ones(100), plans.grid_groups(10, 10))
 
 
 def test_labels_depend_only_on_counts_and_seed():

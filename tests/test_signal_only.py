@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from taiga_tf import noise
-from taiga_tf.camera import builtin_camera
+from taiga_tf.detectors.taiga_iact.camera import builtin_camera
 from taiga_tf.preprocessing import Preprocessing
 
 CAM = builtin_camera()

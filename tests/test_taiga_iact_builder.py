@@ -87,7 +87,7 @@ def test_features_metadata_and_classes(built_mc):
     np.testing.assert_allclose(ex['impact_distance'], np.hypot(ex['core_x'], ex['core_y']),
                                rtol=1e-5)
     # nothing outside the camera
-    from taiga_tf.camera import Camera
+    from taiga_tf.detectors.taiga_iact.camera import Camera
     cam = Camera.from_dict(meta['camera'])
     assert np.all(ex['image'][~cam.mask] == 0)
     assert ex['hillas']['size'] >= 0
@@ -101,8 +101,8 @@ def test_signal_images_from_the_matching_c_file(built_mc):
   """gamma: events from iact29_gamma_cb4.txt, signal from iact29_gamma_c.txt (the
   NSB, image - signal, is the MC's sigma 4 pe noise on every camera pixel, and
   the signal is exactly 0 where the _c file lists no pixel); proton: no _c file."""
-  from taiga_tf.camera import Camera
-  from taiga_tf.formats import taiga_text
+  from taiga_tf.detectors.taiga_iact.camera import Camera
+  from taiga_tf.detectors.taiga_iact.formats import taiga_text
   meta = built_mc.info.metadata
   cam = Camera.from_dict(meta['camera'])
   assert meta['signal_counts']['train'] == {'gamma': 28, 'proton': 0}
@@ -133,7 +133,7 @@ def test_pairing_of_signal_files():
 
 
 def test_signal_file_out_of_step_fails_with_both_files(tmp_path):
-  from taiga_tf.formats import taiga_text
+  from taiga_tf.detectors.taiga_iact.formats import taiga_text
   manual = tmp_path / 'manual'
   _copy_dummy(manual)
   c_file = manual / 'gamma' / 'iact29_gamma_c.txt'

@@ -53,7 +53,7 @@ READ_CHILD = textwrap.dedent('''
 
 
 def _taiga_mc(work, events):
-  from taiga_tf.mc import simulate  # pylint: disable=g-import-not-at-top
+  from taiga_tf.detectors.taiga_iact.mc import simulate  # pylint: disable=g-import-not-at-top
   rates, rows = {}, []
   for particle in ('gamma', 'proton'):
     s = simulate.write_run(simulate.MCConfig(particle=particle), work / 'mc' / particle, events,

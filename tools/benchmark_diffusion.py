@@ -29,7 +29,7 @@ TRAIN = textwrap.dedent('''
     n_dev, mp, steps, B = {n_dev}, {mp!r}, {steps}, {batch}
     configure_devices(n_dev)
     import numpy as np, tensorflow as tf, keras
-    from taiga_tf.camera import builtin_camera
+    from taiga_tf.detectors.taiga_iact.camera import builtin_camera
     from taiga_tf.diffusion import edm
     from taiga_tf.models import diffusion, unet
     strategy = make_strategy(n_dev)
@@ -76,18 +76,19 @@ SAMPLE = textwrap.dedent('''
 def make_export(tmp):
   code = textwrap.dedent(f'''
       import json, numpy as np, keras
-      from taiga_tf.camera import builtin_camera
+      from taiga_tf.detectors.taiga_iact.camera import builtin_camera
+      from taiga_tf.detectors.taiga_iact.detector import TaigaIACT
       from taiga_tf.diffusion import edm
       from taiga_tf.models import diffusion, unet
-      from taiga_tf.preprocessing import Preprocessing
       from taiga_tf import savedmodel_diffusion
-      cam = builtin_camera()
+      det = TaigaIACT(builtin_camera(), np.logspace(0, 2, 11), np.arange(0, 550, 50), 10, 10,
+                      {{'picture_pe': 14.0, 'boundary_pe': 7.0, 'brightest_island': True}})
       cfg = diffusion.DiffusionConfig(unet.UNetConfig({NET}), edm.EDMConfig.scaled(0.125))
-      m = diffusion.DiffusionModel(cfg, cam.mask, 8)
+      m = diffusion.DiffusionModel(cfg, det.mask, 8)
       m.build_all()
-      info = {{'energy_edges_tev': list(np.logspace(0, 2, 11)), 'distance_edges': list(range(0, 550, 50))}}
-      p = savedmodel_diffusion.export(m.net_ema, Preprocessing(), cam, 100, cfg.edm,
-          {{'sampler': 'heun', 'num_steps': 18, 'guidance': 1.0}}, info, {tmp!r} + '/saved_model')
+      p = savedmodel_diffusion.export(m.net_ema, det.preprocessing(), det, 100, cfg.edm,
+          {{'sampler': 'heun', 'num_steps': 18, 'guidance': 1.0}}, det.metadata(),
+          {tmp!r} + '/saved_model')
       print(json.dumps({{'path': p}}))
   ''')
   return run_child(code)['path']

@@ -70,7 +70,7 @@ def main():
     runs[n] = run_child(END_TO_END.format(model=args.model, out=os.path.join(tmp, f'g{n}'), n=n,
                                       batch=args.batch_size, jit=str(best_jit).lower(),
                                       data_dir=args.data_dir))
-  from taiga_tf.mc import simulate  # pylint: disable=g-import-not-at-top
+  from taiga_tf.detectors.taiga_iact.mc import simulate  # pylint: disable=g-import-not-at-top
   mc = simulate.write_run(simulate.MCConfig(particle='gamma'), os.path.join(tmp, 'mc'),
                           args.mc_events, seed=1, log=None)
   e2e = runs[args.num_examples]

@@ -20,7 +20,7 @@ CHILD = textwrap.dedent('''
     n_dev, jit, steps, B, ch = {n_dev}, {jit}, {steps}, {batch}, {ch}
     configure_devices(n_dev)
     import numpy as np, tensorflow as tf, keras
-    from taiga_tf.camera import builtin_camera
+    from taiga_tf.detectors.taiga_iact.camera import builtin_camera
     from taiga_tf.models import cgan
     strategy = make_strategy(n_dev)
     cfg = cgan.CGANConfig(g_channels=ch, d_channels=ch)

@@ -121,8 +121,8 @@ def plot_examples(builder, path, n_per_particle=6):
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from taiga_tf.camera import Camera  # pylint: disable=g-import-not-at-top
-  from taiga_tf.plotting import draw_camera  # pylint: disable=g-import-not-at-top
+  from taiga_tf.detectors.taiga_iact.camera import Camera  # pylint: disable=g-import-not-at-top
+  from taiga_tf.detectors.taiga_iact.plotting import draw_camera  # pylint: disable=g-import-not-at-top
 
   cam = Camera.from_dict(builder.info.metadata['camera'])
   picked = {0: [], 1: []}

@@ -18,9 +18,9 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / 'datasets'))
 
-from taiga_tf.camera import builtin_camera  # noqa: E402
-from taiga_tf.formats import taiga_text  # noqa: E402
-from taiga_tf.mc import simulate  # noqa: E402
+from taiga_tf.detectors.taiga_iact.camera import builtin_camera  # noqa: E402
+from taiga_tf.detectors.taiga_iact.formats import taiga_text  # noqa: E402
+from taiga_tf.detectors.taiga_iact.mc import simulate  # noqa: E402
 from taiga_iact.taiga_iact_dataset_builder import _split_of  # noqa: E402
 
 OUT = REPO / 'datasets' / 'taiga_iact' / 'dummy_data'

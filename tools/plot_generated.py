@@ -27,35 +27,34 @@ def plot(workdir, data_dir, distance_bin=2, n_show=3, out=None, seed=2024, n_gen
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from taiga_tf import data as data_lib, hillas  # pylint: disable=g-import-not-at-top
-  from taiga_tf.plotting import draw_camera  # pylint: disable=g-import-not-at-top
+  from taiga_tf import data as data_lib
+  from taiga_tf.detectors.taiga_iact.plotting import draw_camera  # pylint: disable=g-import-not-at-top
 
   with open(os.path.join(workdir, 'config.json')) as f:
     info = json.load(f)
   tc = info['train_config']
   spec = data_lib.open_dataset(tc['dataset'], data_dir)
-  cam = spec.camera
+  det = spec.detector
+  if det.name != 'taiga_iact':
+    raise ValueError(f'{tc["dataset"]}: this figure is drawn for taiga_iact models')
+  cam = det.camera
   particle = particle or tc['particle']
   if particle != tc['particle'] and not tc.get('condition_on_particle'):
     raise ValueError(f'the model of {workdir} makes {tc["particle"]}s only')
   # a particle-conditioned model's labels: class_id + n_classes * particle
-  offset = spec.n_classes * data_lib.PARTICLES.index(particle) if tc.get('condition_on_particle') else 0
+  offset = spec.n_classes * spec.particles.index(particle) if tc.get('condition_on_particle') else 0
   mc = data_lib.load_columns(spec, 'test', particle, with_images=True)
   model = tf.saved_model.load(os.path.join(workdir, 'saved_model'))
-  table = hillas.neighbour_table(cam)
-  cl = info['cleaning']
-  n_e = spec.n_energy_bins
+  n_e = det.n_energy_bins
   fig, axes = plt.subplots(n_e, 2 * n_show, figsize=(2.0 * 2 * n_show, 2.1 * n_e), squeeze=False)
   rows = []
   for k in range(n_e):
-    cls = k * spec.n_distance_bins + distance_bin
+    cls = k * det.n_distance_bins + distance_bin
     sel = np.flatnonzero((mc['energy_bin'] == k) & (mc['distance_bin'] == distance_bin))
     gen = model.generate(class_id=tf.fill([n_generated], cls + offset),
                          seed=tf.constant([seed, k], tf.int64))
     gen_px = gen['pixels'].numpy()
-    par, _ = hillas.clean_and_parametrize(cam, gen_px, cl['picture_pe'], cl['boundary_pe'],
-                                          cl['brightest_island'], table=table)
-    g_med = float(np.median(np.nan_to_num(par['size'])))
+    g_med = float(np.median(det.summary_feature(gen['image'].numpy())))
     m_med = float(np.median(mc['size'][sel])) if len(sel) else float('nan')
     rows.append({'energy_bin': k, 'class_id': cls, 'mc_events': int(len(sel)),
                  'mc_median_size': m_med, 'gen_median_size': g_med})
@@ -72,10 +71,10 @@ def plot(workdir, data_dir, distance_bin=2, n_show=3, out=None, seed=2024, n_gen
       draw_camera(ax, cam, gen_px[j], vmax=vmax, colorbar=False)
     for ax in axes[k]:
       ax.set_xticks([]), ax.set_yticks([])
-    e_lo, e_hi = spec.energy_edges[k], spec.energy_edges[k + 1]
+    e_lo, e_hi = det.energy_edges[k], det.energy_edges[k + 1]
     axes[k][0].set_ylabel(f'E {e_lo:.1f}-{e_hi:.1f} TeV\nMC med {m_med:.0f} pe', fontsize=8)
     axes[k][n_show].set_ylabel(f'gen med {g_med:.0f} pe', fontsize=8)
-  d_lo, d_hi = spec.distance_edges[distance_bin], spec.distance_edges[distance_bin + 1]
+  d_lo, d_hi = det.distance_edges[distance_bin], det.distance_edges[distance_bin + 1]
   axes[0][0].set_title('MC (test split)', fontsize=9)
   axes[0][n_show].set_title('generated (SavedModel)', fontsize=9)
   fig.suptitle(f'{info["dataset"]}: {particle}s, distance {d_lo:.0f}-{d_hi:.0f} '

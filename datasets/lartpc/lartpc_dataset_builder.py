@@ -32,14 +32,12 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from taiga_tf import tfds_builders
+from taiga_tf.detectors.lartpc.detector import CLASSES, LABELS, PARTICLES
 from taiga_tf.detectors.lartpc.formats import larcv3, npy_arrays
 
-CLASSES = ('track', 'shower')
-PARTICLES = ('muon', 'pion', 'proton', 'electron', 'photon', 'unknown')
 PDG_TO_PARTICLE = {13: 'muon', -13: 'muon', 211: 'pion', -211: 'pion', 2212: 'proton',
                    11: 'electron', -11: 'electron', 22: 'photon'}
 TRACK_PARTICLES = ('muon', 'pion', 'proton')
-LABELS = ('background', 'track', 'shower')
 SPLIT_FRACTIONS = tfds_builders.SPLIT_FRACTIONS
 
 

@@ -38,9 +38,10 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from taiga_tf import camera as camera_lib
-from taiga_tf import hillas, tfds_builders
-from taiga_tf.formats import taiga_text
+from taiga_tf.detectors.taiga_iact import camera as camera_lib
+from taiga_tf import tfds_builders
+from taiga_tf.detectors.taiga_iact import hillas
+from taiga_tf.detectors.taiga_iact.formats import taiga_text
 
 PARTICLES = ('gamma', 'proton')
 SPLIT_FRACTIONS = tfds_builders.SPLIT_FRACTIONS
@@ -97,7 +98,7 @@ def _split_of(particle: str, file_name: str, n_shower: int) -> str:
 
 def _simulate_particle(args):
   particle, n_events, seed, out_dir = args
-  from taiga_tf.mc import simulate  # pylint: disable=g-import-not-at-top
+  from taiga_tf.detectors.taiga_iact.mc import simulate  # pylint: disable=g-import-not-at-top
   cfg = simulate.MCConfig(particle=particle)
   return simulate.write_run(cfg, out_dir, n_events, seed, log=print)
 

@@ -1,4 +1,2 @@
-"""Built-in Monte Carlo of gamma and proton showers seen by one TAIGA-IACT telescope.
-
-Numpy only (no TensorFlow import). Writes the chain's `*_cbN.txt` text format.
-"""
+"""`python -m taiga_tf.mc`: the first name of the TAIGA-IACT MC's command, kept so that
+existing scripts work. The MC lives in taiga_tf.detectors.taiga_iact.mc."""

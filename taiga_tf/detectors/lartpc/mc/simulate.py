@@ -212,6 +212,8 @@ class _Simulator:
             break
           t -= k
           self.stack.append(('photon', k, np.array([x, y, z]), d, label, False))
+      if t <= 0.0:      # a step with no ionisation loss (straggling factor 0) radiated it all
+        break
       p = math.sqrt(t * t + 2 * t * phys.ME)
       beta = p / (t + phys.ME)
       x1, y1, z1 = x + d[0] * ds, y + d[1] * ds, z + d[2] * ds

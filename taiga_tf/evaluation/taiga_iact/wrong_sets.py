@@ -1,8 +1,5 @@
-"""Deliberately wrong "generated" sets built from held-out MC, and what they say of each measure.
-
-A fidelity measure is evidence only if it can see a bad generator. `wrong_sets`
-builds, from MC events the report never compares against (another split), the
-failures a generator can have:
+"""Deliberately wrong "generated" TAIGA-IACT sets built from held-out MC (the calibration
+of the report, taiga_tf.evaluation.calibration):
 
   mc              the MC itself: the null, what "as good as the MC" scores
   energy_shift    images of energy bin e labelled as bin e + 1
@@ -11,17 +8,12 @@ failures a generator can have:
   amplitude_x1.2  every pixel amplitude scaled by 1.2
   rotated_30deg   images rotated by 30 degrees about the camera centre (nearest pixel)
   noise           Gaussian noise with the MC's per-pixel mean and std, no shower
-
-`detections` compares each wrong set's measure with the null's: a set is
-detected when the lower end of its bootstrap interval lies above the upper end
-of the null's (every measure is oriented so that larger is worse). A measure
-that misses `noise` or `other_particle` is marked in a report as no evidence.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from taiga_tf.camera import Camera
+from taiga_tf.detectors.taiga_iact.camera import Camera
 
 WRONG_SETS = ('mc', 'energy_shift', 'random_class', 'other_particle', 'amplitude_x1.2',
               'rotated_30deg', 'noise')
@@ -83,47 +75,3 @@ def wrong_set(name: str, cols: dict, other: dict, camera: Camera, n_energy_bins:
     raise ValueError(f'unknown wrong set {name!r}; known: {", ".join(WRONG_SETS)}')
   out['particle'] = np.full(len(out['class_id']), particle_id, np.int64)
   return out
-
-
-def detections(measures_by_set: dict) -> dict:
-  """{measure: {set: detected}} from {set: {measure: {'value', 'ci'}}} (null = 'mc')."""
-  null = measures_by_set['mc']
-  out = {}
-  for m, v0 in null.items():
-    hi0 = v0['ci'][1] if np.isfinite(v0['ci'][1]) else v0['value']
-    out[m] = {}
-    for s, ms in measures_by_set.items():
-      if s == 'mc' or m not in ms:
-        continue
-      lo = ms[m]['ci'][0] if np.isfinite(ms[m]['ci'][0]) else ms[m]['value']
-      out[m][s] = bool(np.isfinite(lo) and np.isfinite(hi0) and lo > hi0)
-  return out
-
-
-def mark(measures: dict, calibration: dict | None, particle: str) -> None:
-  """Adds 'evidence' (True / False / None = not calibrated) and 'misses' to each measure."""
-  det = (calibration or {}).get('detections', {}).get(particle)
-  for m, v in measures.items():
-    if det is None or m not in det:
-      v['evidence'], v['misses'] = None, None
-      continue
-    v['misses'] = sorted(s for s, hit in det[m].items() if not hit)
-    v['evidence'] = all(det[m].get(s, False) for s in REQUIRED)
-
-
-def table(calibration: dict, particle: str) -> str:
-  """Markdown: each measure against each wrong set (value, * = told apart from the null)."""
-  sets = [s for s in WRONG_SETS if s in calibration['measures'][particle]]
-  meas = calibration['measures'][particle]
-  det = calibration['detections'][particle]
-  rows = ['| measure | ' + ' | '.join(sets) + ' | evidence |',
-          '|---|' + '---|' * (len(sets) + 1)]
-  for m in meas['mc']:
-    cells = []
-    for s in sets:
-      v = meas[s].get(m, {}).get('value', float('nan'))
-      star = '' if s == 'mc' else (' *' if det[m].get(s) else '')
-      cells.append(f'{v:.3g}{star}')
-    ev = 'yes' if all(det[m].get(s, False) for s in REQUIRED) else 'no'
-    rows.append(f'| {m} | ' + ' | '.join(cells) + f' | {ev} |')
-  return '\n'.join(rows)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from taiga_tf.camera import DEG_PER_CM, Camera
+from taiga_tf.detectors.taiga_iact.camera import DEG_PER_CM, Camera
 
 HILLAS_FIELDS = ('size', 'n_pixels', 'cog_x', 'cog_y', 'length', 'width', 'psi',
                  'dist', 'alpha', 'miss', 'con2', 'skewness', 'kurtosis')

@@ -11,8 +11,8 @@ import dataclasses
 
 import numpy as np
 
-from taiga_tf.camera import DEG_PER_CM, Camera, direction_to_camera
-from taiga_tf.mc import physics
+from taiga_tf.detectors.taiga_iact.camera import DEG_PER_CM, Camera, direction_to_camera
+from taiga_tf.detectors.taiga_iact.mc import physics
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from taiga_tf.camera import DEG_PER_CM, Camera
+from taiga_tf.detectors.taiga_iact.camera import DEG_PER_CM, Camera
 
 FEATURE_FIELDS = ('leakage_pixels_1', 'leakage_pixels_2', 'leakage_intensity_1',
                   'leakage_intensity_2', 'conc_cog', 'conc_core', 'conc_pixel')

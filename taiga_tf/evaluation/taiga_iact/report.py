@@ -1,4 +1,5 @@
-"""Fidelity report of a generated dataset against held-out MC, and its calibration.
+"""The TAIGA-IACT fidelity report of a generated dataset against held-out MC, and its
+calibration.
 
 Everything generated is compared with an MC split the models never trained on
 (`mc_split`, default the test split; 'validation+test' for twice the events),
@@ -7,7 +8,8 @@ is reported for gammas and protons). Every number comes with a bootstrap 95 %
 interval and its MC-vs-MC baseline (the same measure between two random halves
 of the MC, over several random splits), and, once `calibrate` has been run, a
 mark saying whether the measure can see a bad generator at all (see
-taiga_tf.calibration). The measures, each oriented so that larger is worse:
+taiga_tf.evaluation.calibration and .wrong_sets). The measures, each oriented so
+that larger is worse:
 
 - two_sample_auc_image: a CNN told to separate MC from generated images (given
   the requested energy and distance bins too, so a wrong class is visible),
@@ -28,197 +30,60 @@ Per energy bin: both two-sample AUCs and the W1 of size, width and length.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
 import warnings
 
 import numpy as np
-import tensorflow as tf
-import tensorflow_datasets as tfds
 
-from taiga_tf import calibration as calib
 from taiga_tf import data as data_lib
-from taiga_tf import hillas, image_features, metrics
-from taiga_tf.camera import Camera
-from taiga_tf.preprocessing import Preprocessing
+from taiga_tf import metrics
+from taiga_tf.detectors.taiga_iact.detector import FEATURES, PARAMS, PARTICLES
+from taiga_tf.evaluation import calibration as calib
+from taiga_tf.evaluation import common
+from taiga_tf.evaluation.common import (EvalConfig, NoOverlapError, feature_auc_scores,
+                                        matched_indices, measure, predict, to_net,
+                                        train_classifier, w1)
+from taiga_tf.evaluation.taiga_iact import wrong_sets
 
-PARAMS = ('log10_size', 'length', 'width', 'dist', 'alpha', 'con2', 'skewness', 'kurtosis')
-FEATURES = PARAMS + ('n_pixels',) + image_features.FEATURE_FIELDS
 THRESHOLDS = (0.5, 0.999)
 BIN_PARAMS = ('log10_size', 'width', 'length')
-CLASSIFIER_VERSION = 2      # bump when the classifiers' training changes: cached ones are retrained
 MIN_PER_BIN = 30
-MIN_EARLY_STOPPING = 200   # images; below, classifiers train a fixed few epochs
-MIN_EPOCHS = 8             # early stopping watches the validation loss from this epoch on
-
-
-class NoOverlapError(ValueError):
-  """A generated set and the MC have too few events of common classes to compare."""
-
-
-@dataclasses.dataclass
-class EvalConfig:
-  generated: str | None
-  reference: str
-  data_dir: str
-  output_dir: str
-  classifier_dir: str | None = None   # default: <output_dir>/classifiers
-  max_examples: int = 20000           # per side (generated, MC) and particle
-  max_train: int = 20000              # MC train images per particle for the classifiers
-  epochs: int = 30                    # at most; each classifier stops when its val loss does
-  patience: int = 3
-  seed: int = 0
-  mc_split: str = 'test'
-  n_boot: int = 200
-  n_mc_splits: int = 5
-  calibration: str | None = None      # calibration.json (default <classifier_dir>/calibration.json)
-  calibration_split: str = 'validation'   # where calibrate() takes its wrong sets from
-  calibration_particles: tuple = ('gamma',)
 
 
 # ------------------------------------------------------------------ loading
-def load_generated(path: str, max_examples: int) -> tuple[dict, dict]:
-  b = tfds.builder_from_directory(path)
-  ds = b.as_dataset(split='train').take(max_examples).map(
-      lambda ex: {k: ex[k] for k in ('image', 'class_id', 'model_label', 'energy_bin',
-                                     'distance_bin', 'particle')})
-  cols = {}
-  for batch in tfds.as_numpy(ds.batch(4096)):
-    for k, v in batch.items():
-      cols.setdefault(k, []).append(v)
-  return {k: np.concatenate(v) for k, v in cols.items()}, dict(b.info.metadata)
-
-
 def load_mc(spec, split, particle, max_examples, with_images=True):
   cols = data_lib.load_columns(spec, split, particle, with_images=with_images,
                                max_examples=max_examples)
-  cols['class_id'] = cols.pop('label')
+  cols.pop('label')
   cols.pop('size', None)
-  cols['particle'] = np.full(len(cols['class_id']), data_lib.PARTICLES.index(particle), np.int64)
+  cols['particle'] = np.full(len(cols['class_id']), PARTICLES.index(particle), np.int64)
   return cols
 
 
-def feature_table(cam: Camera, images, cleaning, table=None) -> np.ndarray:
-  """(N, len(FEATURES)): Hillas parameters, n_pixels, leakage and concentration."""
-  vec = cam.to_vector(images)
-  par, mask = hillas.clean_and_parametrize(cam, vec, cleaning['picture_pe'], cleaning['boundary_pe'],
-                                           cleaning['brightest_island'], table=table)
-  extra = image_features.image_features(cam, vec, mask, par)
-  cols = ([np.log10(1 + np.nan_to_num(par['size']))] + [par[k] for k in PARAMS[1:]]
-          + [par['n_pixels'].astype(np.float64)] + [extra[k] for k in image_features.FEATURE_FIELDS])
-  return np.stack(cols, axis=1)
-
-
-def matched_indices(gen_cls, mc_cls, rng):
-  """Per class, the same number of generated and MC examples (min of the two)."""
-  gi, mi = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-  for c in np.intersect1d(gen_cls, mc_cls):
-    g, m = np.flatnonzero(gen_cls == c), np.flatnonzero(mc_cls == c)
-    k = min(len(g), len(m))
-    gi.append(rng.choice(g, k, replace=False))
-    mi.append(rng.choice(m, k, replace=False))
-  return np.concatenate(gi), np.concatenate(mi)
-
-
 # ------------------------------------------------------------------ classifiers
-def _to_net(images, prep):
-  return prep.forward(images).numpy()[..., None]
-
-
-def _condition(cols, spec) -> np.ndarray:
-  eye_e, eye_d = np.eye(spec.n_energy_bins, dtype=np.float32), np.eye(spec.n_distance_bins, dtype=np.float32)
+def _condition(cols, det) -> np.ndarray:
+  eye_e, eye_d = np.eye(det.n_energy_bins, dtype=np.float32), np.eye(det.n_distance_bins, dtype=np.float32)
   return np.concatenate([eye_e[cols['energy_bin']], eye_d[cols['distance_bin']]], axis=1)
-
-
-def train_classifier(name, x, targets: dict, heads: dict, cfg: EvalConfig, cache_dir, log,
-                     key: dict | None = None, n_condition: int = 0):
-  """Trains (or reloads from cache_dir) a small CNN until its validation loss stops improving.
-
-  x: images (N, S, S, 1) or {'image', 'condition'}; shuffled here before the
-  validation tenth is split off. A cached model is reused only when it was trained
-  with the same `key` (dataset, sizes, seed, training settings). Returns (model, info).
-  """
-  import keras  # pylint: disable=g-import-not-at-top
-  from taiga_tf.models.classifier import compile_classifier, image_classifier  # pylint: disable=g-import-not-at-top
-  key = dict(key or {}, name=name, epochs=cfg.epochs, patience=cfg.patience, seed=cfg.seed,
-             version=CLASSIFIER_VERSION)
-  path = os.path.join(cache_dir, f'{name}.keras') if cache_dir else None
-  if path and os.path.exists(path) and os.path.exists(path + '.json'):
-    with open(path + '.json') as f:
-      stored = json.load(f)
-    if stored.get('key') == json.loads(json.dumps(key)):
-      log(f'evaluate: reusing {path}')
-      return keras.models.load_model(path), stored['info']
-    log(f'evaluate: {path} was trained differently; training it again')
-  keras.utils.set_random_seed(cfg.seed)
-  n = len(next(iter(targets.values())))
-  order = np.random.default_rng(cfg.seed).permutation(n)
-  take = lambda v: {k: a[order] for k, a in v.items()} if isinstance(v, dict) else v[order]
-  x, targets = take(x), take(targets)
-  size = (x['image'] if isinstance(x, dict) else x).shape[1]
-  model = compile_classifier(image_classifier(heads, size, name=name, n_condition=n_condition), heads)
-  t0 = time.time()
-  if n >= MIN_EARLY_STOPPING:
-    # the validation loss of a two-sample CNN often sits on a plateau for several epochs
-    # before it falls: patience counts only from MIN_EPOCHS on
-    stop = keras.callbacks.EarlyStopping(monitor='val_loss', patience=cfg.patience,
-                                         restore_best_weights=True, start_from_epoch=MIN_EPOCHS)
-    hist = model.fit(x, targets, batch_size=128, epochs=cfg.epochs, validation_split=0.1,
-                     verbose=0, shuffle=True, callbacks=[stop])
-    val = hist.history['val_loss']
-    info = {'epochs_run': len(val), 'best_epoch': int(np.argmin(val)) + 1,
-            'best_val_loss': float(np.min(val))}
-  else:     # too few images to hold a tenth out: a fixed, short training
-    epochs = min(cfg.epochs, 5)
-    model.fit(x, targets, batch_size=128, epochs=epochs, verbose=0, shuffle=True)
-    info = {'epochs_run': epochs, 'best_epoch': None, 'best_val_loss': None}
-  info.update(n_train=int(n), seconds=time.time() - t0)
-  log(f'evaluate: trained {name} on {n} images in {info["seconds"]:.0f} s '
-      f'({info["epochs_run"]} epochs, best {info["best_epoch"]})')
-  if path:
-    os.makedirs(cache_dir, exist_ok=True)
-    model.save(path)
-    with open(path + '.json', 'w') as f:
-      json.dump({'key': key, 'info': info}, f, indent=1)
-  return model, info
-
-
-def predict(model, x):
-  out = model.predict(x, batch_size=512, verbose=0)
-  return out if isinstance(out, dict) else {model.output_names[0]: out}
-
-
-def feature_auc_scores(f_train, y_train, f_test, seed):
-  """Gradient-boosted trees (NaN-aware) on feature rows; scores of the test rows."""
-  from sklearn.ensemble import HistGradientBoostingClassifier  # pylint: disable=g-import-not-at-top
-  clf = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.1,
-                                       early_stopping=len(y_train) >= MIN_EARLY_STOPPING,
-                                       validation_fraction=0.1, n_iter_no_change=10,
-                                       random_state=seed)
-  clf.fit(f_train, y_train)
-  return clf.predict_proba(f_test)[:, 1]
 
 
 # ------------------------------------------------------------------ the context
 class Context:
   """What every comparison shares: the MC, its features, the MC-trained classifiers."""
 
-  def __init__(self, cfg: EvalConfig, log=print):
+  def __init__(self, cfg: EvalConfig, log=print, spec=None):
     self.cfg, self.log = cfg, log
-    self.spec = data_lib.open_dataset(cfg.reference, cfg.data_dir)
-    self.cam = self.spec.camera
-    self.cleaning = self.spec.builder.info.metadata['cleaning']
-    self.table = hillas.neighbour_table(self.cam)
-    self.prep = Preprocessing()
+    self.spec = spec or data_lib.open_dataset(cfg.reference, cfg.data_dir)
+    self.det = self.spec.detector
+    self.prep = self.det.preprocessing()
     self.cache = cfg.classifier_dir or os.path.join(cfg.output_dir, 'classifiers')
     self._mc, self._ed = {}, {}
     self._gh = None
     self.key = {'reference': self.spec.builder.info.full_name, 'max_train': cfg.max_train}
 
   def features(self, images):
-    return feature_table(self.cam, images, self.cleaning, self.table)
+    return self.det.report_features(images)
 
   def mc(self, particle, split=None) -> dict:
     split = split or self.cfg.mc_split
@@ -227,16 +92,16 @@ class Context:
       if not len(cols['class_id']):
         raise ValueError(f'{self.spec.builder.info.full_name} split {split!r} has no {particle}s')
       cols['features'] = self.features(cols['image'])
-      cols['x'] = _to_net(cols['image'], self.prep)
+      cols['x'] = to_net(cols['image'], self.prep)
       self._mc[(particle, split)] = cols
     return self._mc[(particle, split)]
 
   def gamma_hadron(self):
     """The gamma/hadron CNN on MC train, and its own quality on the MC split."""
     if self._gh is None:
-      train = {p: load_mc(self.spec, 'train', p, self.cfg.max_train) for p in data_lib.PARTICLES}
+      train = {p: load_mc(self.spec, 'train', p, self.cfg.max_train) for p in PARTICLES}
       n = min(len(train['gamma']['class_id']), len(train['proton']['class_id']))
-      x = _to_net(np.concatenate([train[p]['image'][:n] for p in data_lib.PARTICLES]), self.prep)
+      x = to_net(np.concatenate([train[p]['image'][:n] for p in PARTICLES]), self.prep)
       y = np.r_[np.zeros(n), np.ones(n)].astype(np.float32)   # 1 = proton (hadron)
       model, info = train_classifier('gamma_hadron', x, {'hadron': y}, {'hadron': 1}, self.cfg,
                                      self.cache, self.log, key=self.key)
@@ -263,33 +128,15 @@ class Context:
     if particle not in self._ed:
       tp = load_mc(self.spec, 'train', particle, self.cfg.max_train)
       model, _ = train_classifier(
-          f'energy_distance_{particle}', _to_net(tp['image'], self.prep),
+          f'energy_distance_{particle}', to_net(tp['image'], self.prep),
           {'energy_bin': tp['energy_bin'], 'distance_bin': tp['distance_bin']},
-          {'energy_bin': self.spec.n_energy_bins, 'distance_bin': self.spec.n_distance_bins},
+          {'energy_bin': self.det.n_energy_bins, 'distance_bin': self.det.n_distance_bins},
           self.cfg, self.cache, self.log, key=self.key)
       self._ed[particle] = model
     return self._ed[particle]
 
 
 # ------------------------------------------------------------------ one comparison
-def _measure(value, ci, baseline=None):
-  m = {'value': float(value), 'ci': [float(c) for c in ci]}
-  if baseline is not None:
-    b = np.asarray(baseline, np.float64)
-    b = b[np.isfinite(b)]
-    m['mc_mc'] = float(b.mean()) if len(b) else float('nan')
-    m['mc_mc_range'] = [float(b.min()), float(b.max())] if len(b) else [float('nan')] * 2
-  return m
-
-
-def _finite(v):
-  return v[np.isfinite(v)]
-
-
-def _w1(a, b):
-  return metrics.wasserstein1(_finite(a), _finite(b))
-
-
 def _median_size_err(size_g, cls_g, size_m, cls_m, per_class=None):
   rel = []
   for c in np.intersect1d(cls_g, cls_m):
@@ -312,14 +159,14 @@ def compare(ctx: Context, gen: dict, particle: str, seed: int = 0) -> dict:
 
 
 def _compare(ctx, gen, particle, seed):
-  cfg, spec, log = ctx.cfg, ctx.spec, ctx.log
+  cfg, log = ctx.cfg, ctx.log
   rng = np.random.default_rng(seed)
   nb = cfg.n_boot
   mc = ctx.mc(particle)
   other = 'proton' if particle == 'gamma' else 'gamma'
   f_gen = gen['features'] if 'features' in gen else ctx.features(gen['image'])
   f_mc = mc['features']
-  x_gen = gen['x'] if 'x' in gen else _to_net(gen['image'], ctx.prep)
+  x_gen = gen['x'] if 'x' in gen else to_net(gen['image'], ctx.prep)
   gi, mi = matched_indices(gen['class_id'], mc['class_id'], rng)
   if len(gi) < 2:
     raise NoOverlapError(f'the generated {particle}s share no class with the MC {cfg.mc_split} '
@@ -335,7 +182,7 @@ def _compare(ctx, gen, particle, seed):
   # --- two-sample tests: MC vs generated, same class mix, held-out half
   ys = np.r_[np.zeros(len(mi)), np.ones(len(gi))].astype(np.float32)
   x_all = np.concatenate([mc['x'][mi], x_gen[gi]])
-  c_all = np.concatenate([_condition(mc, spec)[mi], _condition(gen, spec)[gi]])
+  c_all = np.concatenate([_condition(mc, ctx.det)[mi], _condition(gen, ctx.det)[gi]])
   f_all = np.concatenate([f_mc[mi], f_gen[gi]])
   e_all = np.r_[mc['energy_bin'][mi], gen['energy_bin'][gi]]
   bins_all = np.stack([e_all, np.r_[mc['distance_bin'][mi], gen['distance_bin'][gi]]], 1)
@@ -353,7 +200,7 @@ def _compare(ctx, gen, particle, seed):
       lambda p, n: metrics.auc(np.r_[np.ones(len(p)), np.zeros(len(n))], np.r_[p, n]),
       [s[y == 1], s[y == 0]], nb, cfg.seed)
   for name, s in (('two_sample_auc_image', s_img), ('two_sample_auc_features', s_feat)):
-    measures[name] = _measure(metrics.auc(y_te, s), auc_ci(s))
+    measures[name] = measure(metrics.auc(y_te, s), auc_ci(s))
     measures[name]['null_interval'] = null
   rep['two_sample'] = {'n_train': int(len(tr)), 'n_test': int(len(te)), 'image_cnn_training': c2st_info,
                        'features': list(FEATURES) + ['energy_bin', 'distance_bin']}
@@ -374,7 +221,7 @@ def _compare(ctx, gen, particle, seed):
     gh[f'pass_mc_{t}_ci'] = rate_ci(s_mc, t)
     gh[f'pass_mc_{other}_{t}'] = float(np.mean(s_other > t))
     diff = lambda a, b, t=t: abs(np.mean(a > t) - np.mean(b > t))
-    measures[f'pass_diff_{t}'] = _measure(diff(s_gen, s_mc), metrics.bootstrap_ci(diff, [s_gen, s_mc], nb, cfg.seed),
+    measures[f'pass_diff_{t}'] = measure(diff(s_gen, s_mc), metrics.bootstrap_ci(diff, [s_gen, s_mc], nb, cfg.seed),
                                           [diff(s_mc[a], s_mc[b]) for a, b in splits])
   rep['gamma_hadron'] = gh
   rep['_scores'] = (s_gen, s_mc, s_other)
@@ -383,18 +230,18 @@ def _compare(ctx, gen, particle, seed):
   overall = {}
   for j, p in enumerate(FEATURES):
     g, m = f_gen[gi, j], f_mc[mi, j]
-    base = [_w1(f_mc[a, j], f_mc[b, j]) for a, b in splits]
-    overall[p] = {'w1': _w1(g, m), 'w1_ci': metrics.bootstrap_ci(_w1, [g, m], nb, cfg.seed),
+    base = [w1(f_mc[a, j], f_mc[b, j]) for a, b in splits]
+    overall[p] = {'w1': w1(g, m), 'w1_ci': metrics.bootstrap_ci(w1, [g, m], nb, cfg.seed),
                   'w1_mc_mc': float(np.nanmean(base)), 'w1_mc_mc_range': [float(np.nanmin(base)), float(np.nanmax(base))],
                   'sep': metrics.separation_power(g, m),
                   'sep_mc_mc': float(np.nanmean([metrics.separation_power(f_mc[a, j], f_mc[b, j]) for a, b in splits]))}
     if p in PARAMS:
-      measures[f'w1_{p}'] = _measure(overall[p]['w1'], overall[p]['w1_ci'], base)
+      measures[f'w1_{p}'] = measure(overall[p]['w1'], overall[p]['w1_ci'], base)
   fin = lambda t: t[np.all(np.isfinite(t), axis=1)]
   corr = lambda a, b: metrics.correlation_difference(fin(a), fin(b))['max_abs_diff']
   hp = len(PARAMS)
   c = metrics.correlation_difference(fin(f_gen[gi, :hp]), fin(f_mc[mi, :hp]))
-  measures['corr_max_abs_diff'] = _measure(
+  measures['corr_max_abs_diff'] = measure(
       c['max_abs_diff'], metrics.bootstrap_ci(corr, [f_gen[gi, :hp], f_mc[mi, :hp]], nb, cfg.seed),
       [corr(f_mc[a, :hp], f_mc[b, :hp]) for a, b in splits])
   rep['features'] = {'overall': overall, 'correlation': {'params': list(PARAMS), 'generated': c['corr_a'],
@@ -406,7 +253,7 @@ def _compare(ctx, gen, particle, seed):
   mse = lambda ig, im: _median_size_err(size_g[ig], gen['class_id'][ig], size_m[im], mc['class_id'][im])
   all_g, all_m = np.arange(len(size_g)), np.arange(len(size_m))
   value = _median_size_err(size_g, gen['class_id'], size_m, mc['class_id'], per_class)
-  measures['median_size_err'] = _measure(value, metrics.bootstrap_ci(mse, [all_g, all_m], min(nb, 100), cfg.seed),
+  measures['median_size_err'] = measure(value, metrics.bootstrap_ci(mse, [all_g, all_m], min(nb, 100), cfg.seed),
                                          [_median_size_err(size_m[a], mc['class_id'][a], size_m[b],
                                                            mc['class_id'][b]) for a, b in splits])
   ed = ctx.energy_distance(particle)
@@ -419,7 +266,7 @@ def _compare(ctx, gen, particle, seed):
   deficit = lambda m, g: float(np.mean(m) - np.mean(g))
   absdef = lambda m, g: abs(deficit(m, g))
   for name, g, m in (('energy', eg, em), ('distance', dg, dm)):
-    measures[f'{name}_cnn_deficit'] = _measure(deficit(m, g), metrics.bootstrap_ci(deficit, [m, g], nb, cfg.seed),
+    measures[f'{name}_cnn_deficit'] = measure(deficit(m, g), metrics.bootstrap_ci(deficit, [m, g], nb, cfg.seed),
                                                [absdef(m[a], m[b]) for a, b in splits])
   rep['conditioning'] = {'median_size_per_class': per_class,
                          'classifier_within_one_bin': {
@@ -431,13 +278,13 @@ def _compare(ctx, gen, particle, seed):
   # --- per energy bin
   per_bin = {}
   e_te = e_all[te]
-  for k in range(spec.n_energy_bins):
+  for k in range(ctx.det.n_energy_bins):
     gk, mk = gi[gen['energy_bin'][gi] == k], mi[mc['energy_bin'][mi] == k]
     sel = e_te == k
     if min(len(gk), len(mk)) < MIN_PER_BIN or min(y_te[sel].sum(), (1 - y_te[sel]).sum()) < 5:
       continue
     row = {'n_generated': int(len(gk)), 'n_mc': int(len(mk)),
-           'energy_tev': [float(spec.energy_edges[k]), float(spec.energy_edges[k + 1])]}
+           'energy_tev': [float(ctx.det.energy_edges[k]), float(ctx.det.energy_edges[k + 1])]}
     ys_k = y_te[sel]
     for name, s in (('two_sample_auc_image', s_img), ('two_sample_auc_features', s_feat)):
       row[name] = metrics.auc(ys_k, s[sel])
@@ -447,9 +294,9 @@ def _compare(ctx, gen, particle, seed):
       base = []
       for a, b in splits:
         a, b = a[mc['energy_bin'][a] == k], b[mc['energy_bin'][b] == k]
-        base.append(_w1(f_mc[a, j], f_mc[b, j]))
-      row[f'w1_{p}'] = _w1(f_gen[gk, j], f_mc[mk, j])
-      row[f'w1_{p}_ci'] = metrics.bootstrap_ci(_w1, [f_gen[gk, j], f_mc[mk, j]], nb, cfg.seed)
+        base.append(w1(f_mc[a, j], f_mc[b, j]))
+      row[f'w1_{p}'] = w1(f_gen[gk, j], f_mc[mk, j])
+      row[f'w1_{p}_ci'] = metrics.bootstrap_ci(w1, [f_gen[gk, j], f_mc[mk, j]], nb, cfg.seed)
       row[f'w1_{p}_mc_mc'] = float(np.nanmean(base))
     per_bin[k] = row
   rep['per_energy_bin'] = per_bin
@@ -460,53 +307,26 @@ def _compare(ctx, gen, particle, seed):
 
 
 # ------------------------------------------------------------------ the app's two jobs
-def calibration_path(cfg):
-  if cfg.calibration:
-    return cfg.calibration
-  return os.path.join(cfg.classifier_dir or os.path.join(cfg.output_dir, 'classifiers'),
-                      'calibration.json')
-
-
-def load_calibration(cfg, ctx, log) -> dict | None:
-  path = calibration_path(cfg)
-  if not os.path.exists(path):
-    if cfg.calibration:
-      raise FileNotFoundError(f'calibration file {path} does not exist')
-    log(f'evaluate: no calibration ({path}); run `python -m taiga_tf.evaluate --calibrate` '
-        'to learn which measures can see a bad generator')
-    return None
-  with open(path) as f:
-    cal = json.load(f)
-  if cal['reference'] != ctx.spec.builder.info.full_name or cal['mc_split'] != cfg.mc_split:
-    log(f'evaluate: WARNING {path} was made against {cal["reference"]} {cal["mc_split"]}, '
-        f'not {ctx.spec.builder.info.full_name} {cfg.mc_split}')
-  cal['path'] = os.path.abspath(path)
-  return cal
-
-
-def _public(rep: dict) -> dict:
-  return {k: v for k, v in rep.items() if not k.startswith('_')}
-
-
-def evaluate(cfg: EvalConfig, log=print) -> dict:
+def evaluate(cfg: EvalConfig, log=print, spec=None) -> dict:
   t0 = time.time()
   os.makedirs(cfg.output_dir, exist_ok=True)
-  gen, gen_meta = load_generated(cfg.generated, cfg.max_examples * len(data_lib.PARTICLES))
-  ctx = Context(cfg, log)
-  cal = load_calibration(cfg, ctx, log)
-  present = [p for i, p in enumerate(data_lib.PARTICLES) if np.any(gen['particle'] == i)]
+  gen, gen_meta = common.load_generated(cfg.generated, cfg.max_examples * len(PARTICLES))
+  ctx = Context(cfg, log, spec)
+  cal = common.load_calibration(cfg, ctx.spec.builder.info.full_name, log)
+  present = [p for i, p in enumerate(PARTICLES) if np.any(gen['particle'] == i)]
   log(f'evaluate: {len(gen["class_id"])} generated images ({", ".join(present)}) vs '
       f'{ctx.spec.builder.info.full_name} {cfg.mc_split}')
-  report = {'generated': os.path.abspath(cfg.generated), 'reference': ctx.spec.builder.info.full_name,
+  report = {'detector': ctx.det.name, 'generated': os.path.abspath(cfg.generated),
+            'reference': ctx.spec.builder.info.full_name,
             'mc_split': cfg.mc_split, 'n_generated': int(len(gen['class_id'])),
             'model_kind': gen_meta.get('model_kind', 'cgan'), 'sampling': gen_meta.get('sampling'),
             'n_boot': cfg.n_boot, 'n_mc_splits': cfg.n_mc_splits,
             'calibration': ({'path': cal['path'], 'n_per_set': cal['n_per_set'],
                              'required': list(calib.REQUIRED)} if cal else None),
             'particles': {}}
-  from taiga_tf import evaluation_plots  # pylint: disable=g-import-not-at-top
+  from taiga_tf.evaluation.taiga_iact import plots  # pylint: disable=g-import-not-at-top
   pngs = []
-  for i, p in enumerate(data_lib.PARTICLES):
+  for i, p in enumerate(PARTICLES):
     sel = gen['particle'] == i
     if not sel.any():
       continue
@@ -515,46 +335,53 @@ def evaluate(cfg: EvalConfig, log=print) -> dict:
     calib.mark(rep['measures'], cal, p)
     out = os.path.join(cfg.output_dir, p)
     os.makedirs(out, exist_ok=True)
-    pngs += evaluation_plots.write_all(out, ctx.cam, ctx.spec, g, ctx.mc(p), rep, p)
-    report['particles'][p] = _public(rep)
+    pngs += plots.write_all(out, ctx.det, g, ctx.mc(p), rep, p)
+    report['particles'][p] = common.public(rep)
   report['gamma_hadron_classifier'] = ctx.gamma_hadron()[1]
+  report['scalars'] = {'gamma_hadron_classifier/auc':
+                       report['gamma_hadron_classifier']['auc_gamma_vs_proton'],
+                       **{f'{p}/gamma_hadron/{k}': v for p, r in report['particles'].items()
+                          for k, v in r['gamma_hadron'].items() if not isinstance(v, (dict, list))}}
 
   planned = np.asarray(gen_meta.get('class_counts', []))
   if len(planned):
     got = np.bincount(gen['model_label'], minlength=len(planned))
-    e_plan = planned.reshape(-1, ctx.spec.n_energy_bins, ctx.spec.n_distance_bins).sum((0, 2))
-    e_got = got.reshape(-1, ctx.spec.n_energy_bins, ctx.spec.n_distance_bins).sum((0, 2))
+    e_plan = planned.reshape(-1, ctx.det.n_energy_bins, ctx.det.n_distance_bins).sum((0, 2))
+    e_got = got.reshape(-1, ctx.det.n_energy_bins, ctx.det.n_distance_bins).sum((0, 2))
     report['plan'] = {'plan': gen_meta.get('plan'), 'evaluated_all': bool(got.sum() == planned.sum()),
                       'max_abs_count_diff': int(np.abs(got - planned).max()) if got.sum() == planned.sum() else None,
                       'energy_hist_planned': e_plan.tolist(), 'energy_hist_generated': e_got.tolist()}
   report['seconds'] = time.time() - t0
   with open(os.path.join(cfg.output_dir, 'report.json'), 'w') as f:
     json.dump(report, f, indent=1, default=float)
-  write_tensorboard(cfg.output_dir, report, pngs)
+  common.write_tensorboard(cfg.output_dir, report, pngs)
   report['plots'] = pngs
   return report
 
 
-def calibrate(cfg: EvalConfig, log=print) -> dict:
-  """The report's measures on every wrong set (taiga_tf.calibration) of each particle."""
+def calibrate(cfg: EvalConfig, log=print, spec=None) -> dict:
+  """The report's measures on every wrong set (wrong_sets) of each particle."""
   t0 = time.time()
   os.makedirs(cfg.output_dir, exist_ok=True)
-  ctx = Context(cfg, log)
+  ctx = Context(cfg, log, spec)
+  for p in cfg.calibration_particles:
+    if p not in PARTICLES:
+      raise ValueError(f'--calibration_particles: unknown particle {p!r} ({", ".join(PARTICLES)})')
   src_parts, ref_parts = set(cfg.calibration_split.split('+')), set(cfg.mc_split.split('+'))
   if src_parts & ref_parts or 'train' in src_parts:
     raise ValueError(f'--calibration_split={cfg.calibration_split} must be held out from training '
                      f'and from --mc_split={cfg.mc_split}')
   spec = ctx.spec
-  cal = {'reference': spec.builder.info.full_name, 'mc_split': cfg.mc_split,
+  cal = {'detector': ctx.det.name, 'reference': spec.builder.info.full_name, 'mc_split': cfg.mc_split,
          'source_split': cfg.calibration_split, 'n_boot': cfg.n_boot, 'measures': {},
          'detections': {}, 'n_per_set': {}}
   for p in cfg.calibration_particles:
     other = 'proton' if p == 'gamma' else 'gamma'
     src, src_other = ctx.mc(p, cfg.calibration_split), ctx.mc(other, cfg.calibration_split)
     cal['measures'][p], cal['n_per_set'][p] = {}, {}
-    for s in calib.WRONG_SETS:
-      ws = calib.wrong_set(s, src, src_other, ctx.cam, spec.n_energy_bins, spec.n_distance_bins,
-                           data_lib.PARTICLES.index(p), cfg.seed)
+    for s in wrong_sets.WRONG_SETS:
+      ws = wrong_sets.wrong_set(s, src, src_other, ctx.det.camera, ctx.det.n_energy_bins,
+                                ctx.det.n_distance_bins, PARTICLES.index(p), cfg.seed)
       try:
         rep = compare(ctx, ws, p, cfg.seed)
       except NoOverlapError as e:      # e.g. energy_shift on a split without two energy bins
@@ -567,7 +394,7 @@ def calibrate(cfg: EvalConfig, log=print) -> dict:
     cal['detections'][p] = calib.detections(cal['measures'][p])
   cal['gamma_hadron_classifier'] = ctx.gamma_hadron()[1]
   cal['seconds'] = time.time() - t0
-  path = calibration_path(cfg)
+  path = common.calibration_path(cfg)
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   for target in {os.path.abspath(path), os.path.abspath(os.path.join(cfg.output_dir, 'calibration.json'))}:
     with open(target, 'w') as f:
@@ -575,44 +402,11 @@ def calibrate(cfg: EvalConfig, log=print) -> dict:
   md = '\n\n'.join(f'### {p}s\n\n' + calib.table(cal, p) for p in cfg.calibration_particles)
   with open(os.path.join(cfg.output_dir, 'calibration.md'), 'w') as f:
     f.write(md + '\n')
-  from taiga_tf import evaluation_plots  # pylint: disable=g-import-not-at-top
-  cal['plots'] = [evaluation_plots.calibration_figure(cfg.output_dir, cal, p)
+  from taiga_tf.evaluation.taiga_iact import plots  # pylint: disable=g-import-not-at-top
+  cal['plots'] = [plots.calibration_figure(cfg.output_dir, cal, p)
                   for p in cfg.calibration_particles]
   cal['table'] = md
   return cal
-
-
-def write_tensorboard(output_dir, report, pngs):
-  w = tf.summary.create_file_writer(os.path.join(output_dir, 'tensorboard'))
-  with w.as_default(step=0):
-    for p, rep in report['particles'].items():
-      for m, v in rep['measures'].items():
-        tf.summary.scalar(f'{p}/{m}', v['value'])
-        if 'mc_mc' in v:
-          tf.summary.scalar(f'{p}/{m}_mc_mc', v['mc_mc'])
-      for k, v in rep['gamma_hadron'].items():
-        if not isinstance(v, (dict, list)):
-          tf.summary.scalar(f'{p}/gamma_hadron/{k}', v)
-    gh = report['gamma_hadron_classifier']
-    tf.summary.scalar('gamma_hadron_classifier/auc', gh['auc_gamma_vs_proton'])
-    for path in pngs:
-      with open(path, 'rb') as f:
-        name = os.path.relpath(os.path.splitext(path)[0], output_dir)
-        tf.summary.image(name, tf.image.decode_png(f.read())[None])
-  w.flush()
-
-
-def _fmt_measure(v) -> str:
-  s = f'{v["value"]:.4g} [{v["ci"][0]:.3g}, {v["ci"][1]:.3g}]'
-  if 'mc_mc' in v:
-    s += f'  MC-MC {v["mc_mc"]:.3g}'
-  elif 'null_interval' in v:
-    s += f'  null {v["null_interval"][0]:.3f}-{v["null_interval"][1]:.3f}'
-  if v.get('evidence') is False:
-    s += f'  NO EVIDENCE: blind to {", ".join(x for x in v["misses"] if x in calib.REQUIRED)}'
-  elif v.get('evidence') is None:
-    s += '  (uncalibrated)'
-  return s
 
 
 def summary_table(report) -> str:
@@ -624,10 +418,21 @@ def summary_table(report) -> str:
   for p, rep in report['particles'].items():
     lines.append(f'\n{p}s: {rep["n_generated"]} generated vs {rep["n_mc"]} MC, '
                  f'{rep["matched_examples"]} class-matched (value [95 % interval]  MC-vs-MC)')
-    rows = [(m, _fmt_measure(v)) for m, v in rep['measures'].items()]
+    rows = [(m, common.fmt_measure(v)) for m, v in rep['measures'].items()]
     g = rep['gamma_hadron']
     rows.insert(2, (f'recognised as {p} > 0.5 (MC / generated)',
                     f'{g["pass_mc_0.5"]:.3f} / {g["pass_generated_0.5"]:.3f}'))
     w = max(len(r[0]) for r in rows)
     lines += [f'  {a:<{w}}  {b}' for a, b in rows]
   return '\n'.join(lines)
+
+
+def summary_lines(report, mc_split) -> list[str]:
+  out = []
+  for p, rep in report['particles'].items():
+    g, m = rep['gamma_hadron'], rep['measures']
+    out.append(f"taiga_tf.evaluate: {rep['n_generated']} generated vs {rep['n_mc']} MC {mc_split} "
+               f"{p}s: recognised as {p} (>0.5) {g['pass_generated_0.5']:.3f} vs MC "
+               f"{g['pass_mc_0.5']:.3f}, two-sample AUC image {m['two_sample_auc_image']['value']:.3f}, "
+               f"features {m['two_sample_auc_features']['value']:.3f}")
+  return out

@@ -1,12 +1,12 @@
-"""PNG plots of the fidelity report (matplotlib, Agg)."""
+"""PNG plots of the TAIGA-IACT fidelity report (matplotlib, Agg)."""
 from __future__ import annotations
 
 import os
 
 import numpy as np
 
-from taiga_tf import plotting
-from taiga_tf.evaluation import FEATURES, PARAMS
+from taiga_tf.detectors.taiga_iact import plotting
+from taiga_tf.detectors.taiga_iact.detector import FEATURES, PARAMS
 
 LABELS = {'log10_size': 'log10(1 + size / pe)', 'length': 'length (deg)', 'width': 'width (deg)',
           'dist': 'dist (deg)', 'alpha': 'alpha (deg)', 'con2': 'con2',
@@ -16,10 +16,8 @@ LABELS = {'log10_size': 'log10(1 + size / pe)', 'length': 'length (deg)', 'width
 
 
 def _plt():
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  return plt
+  from taiga_tf.plotting import pyplot  # pylint: disable=g-import-not-at-top
+  return pyplot()
 
 
 def _hist_pair(ax, g, m, name, stats=None):
@@ -36,8 +34,10 @@ def _hist_pair(ax, g, m, name, stats=None):
   ax.tick_params(labelsize=7)
 
 
-def write_all(out, cam, spec, gen, mc, rep, particle) -> list[str]:
-  """The plots of one particle's report (evaluation.compare) into `out`."""
+def write_all(out, det, gen, mc, rep, particle) -> list[str]:
+  """The plots of one particle's report (report.compare) into `out`; det: the TaigaIACT
+  detector."""
+  cam = det.camera
   plt = _plt()
   paths = []
   gi, mi = rep['_index']
@@ -68,7 +68,7 @@ def write_all(out, cam, spec, gen, mc, rep, particle) -> list[str]:
         j = FEATURES.index(p)
         _hist_pair(axes[r][c], h_gen[g, j], h_mc[m, j], p,
                    {'w1': row[f'w1_{p}'], 'w1_mc_mc': row[f'w1_{p}_mc_mc']})
-      e = spec.energy_edges
+      e = det.energy_edges
       axes[r][0].set_ylabel(f'E {e[k]:.3g}-{e[k + 1]:.3g} TeV\nAUC {row["two_sample_auc_image"]:.2f}',
                             fontsize=9)
     axes[0][0].legend(fontsize=7)
@@ -105,7 +105,7 @@ def write_all(out, cam, spec, gen, mc, rep, particle) -> list[str]:
     fig, ax = plt.subplots(figsize=(5, 5))
     mm = np.array([v['mc_median'] for v in per.values()])
     gm = np.array([v['gen_median'] for v in per.values()])
-    eb = np.array([int(c) // spec.n_distance_bins for c in per])
+    eb = np.array([int(c) // det.n_distance_bins for c in per])
     sc = ax.scatter(mm, gm, c=eb, cmap='viridis', s=18)
     lim = [max(1, min(mm.min(), gm.min()) * 0.8), max(mm.max(), gm.max()) * 1.2]
     ax.plot(lim, lim, 'k--', lw=1)
@@ -130,7 +130,8 @@ def write_all(out, cam, spec, gen, mc, rep, particle) -> list[str]:
 
 def calibration_figure(out, cal, particle) -> str:
   """Each measure against each wrong set, in units of the null's interval: how far off."""
-  from taiga_tf.calibration import REQUIRED, WRONG_SETS  # pylint: disable=g-import-not-at-top
+  from taiga_tf.evaluation.calibration import REQUIRED  # pylint: disable=g-import-not-at-top
+  from taiga_tf.evaluation.taiga_iact.wrong_sets import WRONG_SETS  # pylint: disable=g-import-not-at-top
   plt = _plt()
   meas = cal['measures'][particle]
   sets = [s for s in WRONG_SETS if s in meas and s != 'mc']

@@ -10,7 +10,7 @@ import math
 import os
 from typing import Iterable, Iterator
 
-from taiga_tf.formats.taiga_text import FormatError, atomic_open, text_lines
+from taiga_tf.detectors.taiga_iact.formats.taiga_text import FormatError, atomic_open, text_lines
 
 COLUMNS = (
     'clean_number', 'event_number', 'axis_scatter', 'numb_pix', 'energy', 'size',

@@ -15,9 +15,9 @@ from typing import Iterator
 
 import numpy as np
 
-from taiga_tf.camera import Camera, builtin_camera
-from taiga_tf.formats import taiga_text
-from taiga_tf.mc import physics, telescope
+from taiga_tf.detectors.taiga_iact.camera import Camera, builtin_camera
+from taiga_tf.detectors.taiga_iact.formats import taiga_text
+from taiga_tf.detectors.taiga_iact.mc import physics, telescope
 
 PARTICLE_CODES = {'gamma': 1, 'proton': 14}
 DEFAULT_INDEX = {'gamma': 2.6, 'proton': 2.7}

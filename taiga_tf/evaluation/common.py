@@ -1,0 +1,220 @@
+"""What every detector's fidelity report shares: its configuration, loading a
+generated dataset, class-matched samples, the classifiers (two-sample tests and
+MC-trained physics CNNs, cached), measures with bootstrap intervals and MC-vs-MC
+baselines, the calibration file, TensorBoard and the console format.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from taiga_tf import metrics
+from taiga_tf.evaluation import calibration as calib
+
+CLASSIFIER_VERSION = 2      # bump when the classifiers' training changes: cached ones are retrained
+
+MIN_EARLY_STOPPING = 200   # images; below, classifiers train a fixed few epochs
+MIN_EPOCHS = 8             # early stopping watches the validation loss from this epoch on
+
+class NoOverlapError(ValueError):
+  """A generated set and the MC have too few events of common classes to compare."""
+
+
+@dataclasses.dataclass
+class EvalConfig:
+  generated: str | None
+  reference: str
+  data_dir: str
+  output_dir: str
+  classifier_dir: str | None = None   # default: <output_dir>/classifiers
+  max_examples: int = 20000           # per side (generated, MC) and particle
+  max_train: int = 20000              # MC train images per particle for the classifiers
+  epochs: int = 30                    # at most; each classifier stops when its val loss does
+  patience: int = 3
+  seed: int = 0
+  mc_split: str = 'test'
+  n_boot: int = 200
+  n_mc_splits: int = 5
+  calibration: str | None = None      # calibration.json (default <classifier_dir>/calibration.json)
+  calibration_split: str = 'validation'   # where calibrate() takes its wrong sets from
+  calibration_particles: tuple = ('gamma',)
+
+
+def load_generated(path: str, max_examples: int) -> tuple[dict, dict]:
+  """Numpy columns (the image and every integer feature) of a generated dataset, and
+  its metadata."""
+  b = tfds.builder_from_directory(path)
+  keys = [k for k, f in b.info.features.items()
+          if k == 'image' or (f.shape == () and np.dtype(f.dtype.as_numpy_dtype).kind in 'iu')]
+  ds = b.as_dataset(split='train').take(max_examples).map(lambda ex: {k: ex[k] for k in keys})
+  cols = {}
+  for batch in tfds.as_numpy(ds.batch(4096)):
+    for k, v in batch.items():
+      cols.setdefault(k, []).append(v)
+  return {k: np.concatenate(v) for k, v in cols.items()}, dict(b.info.metadata)
+
+
+def matched_indices(gen_cls, mc_cls, rng):
+  """Per class, the same number of generated and MC examples (min of the two)."""
+  gi, mi = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+  for c in np.intersect1d(gen_cls, mc_cls):
+    g, m = np.flatnonzero(gen_cls == c), np.flatnonzero(mc_cls == c)
+    k = min(len(g), len(m))
+    gi.append(rng.choice(g, k, replace=False))
+    mi.append(rng.choice(m, k, replace=False))
+  return np.concatenate(gi), np.concatenate(mi)
+
+
+def to_net(images, prep):
+  return prep.forward(images).numpy()[..., None]
+
+
+def train_classifier(name, x, targets: dict, heads: dict, cfg: EvalConfig, cache_dir, log,
+                     key: dict | None = None, n_condition: int = 0):
+  """Trains (or reloads from cache_dir) a small CNN until its validation loss stops improving.
+
+  x: images (N, S, S, 1) or {'image', 'condition'}; shuffled here before the
+  validation tenth is split off. A cached model is reused only when it was trained
+  with the same `key` (dataset, sizes, seed, training settings). Returns (model, info).
+  """
+  import keras  # pylint: disable=g-import-not-at-top
+  from taiga_tf.models.classifier import compile_classifier, image_classifier  # pylint: disable=g-import-not-at-top
+  key = dict(key or {}, name=name, epochs=cfg.epochs, patience=cfg.patience, seed=cfg.seed,
+             version=CLASSIFIER_VERSION)
+  path = os.path.join(cache_dir, f'{name}.keras') if cache_dir else None
+  if path and os.path.exists(path) and os.path.exists(path + '.json'):
+    with open(path + '.json') as f:
+      stored = json.load(f)
+    if stored.get('key') == json.loads(json.dumps(key)):
+      log(f'evaluate: reusing {path}')
+      return keras.models.load_model(path), stored['info']
+    log(f'evaluate: {path} was trained differently; training it again')
+  keras.utils.set_random_seed(cfg.seed)
+  n = len(next(iter(targets.values())))
+  order = np.random.default_rng(cfg.seed).permutation(n)
+  take = lambda v: {k: a[order] for k, a in v.items()} if isinstance(v, dict) else v[order]
+  x, targets = take(x), take(targets)
+  size = (x['image'] if isinstance(x, dict) else x).shape[1]
+  model = compile_classifier(image_classifier(heads, size, name=name, n_condition=n_condition), heads)
+  t0 = time.time()
+  if n >= MIN_EARLY_STOPPING:
+    # the validation loss of a two-sample CNN often sits on a plateau for several epochs
+    # before it falls: patience counts only from MIN_EPOCHS on
+    stop = keras.callbacks.EarlyStopping(monitor='val_loss', patience=cfg.patience,
+                                         restore_best_weights=True, start_from_epoch=MIN_EPOCHS)
+    hist = model.fit(x, targets, batch_size=128, epochs=cfg.epochs, validation_split=0.1,
+                     verbose=0, shuffle=True, callbacks=[stop])
+    val = hist.history['val_loss']
+    info = {'epochs_run': len(val), 'best_epoch': int(np.argmin(val)) + 1,
+            'best_val_loss': float(np.min(val))}
+  else:     # too few images to hold a tenth out: a fixed, short training
+    epochs = min(cfg.epochs, 5)
+    model.fit(x, targets, batch_size=128, epochs=epochs, verbose=0, shuffle=True)
+    info = {'epochs_run': epochs, 'best_epoch': None, 'best_val_loss': None}
+  info.update(n_train=int(n), seconds=time.time() - t0)
+  log(f'evaluate: trained {name} on {n} images in {info["seconds"]:.0f} s '
+      f'({info["epochs_run"]} epochs, best {info["best_epoch"]})')
+  if path:
+    os.makedirs(cache_dir, exist_ok=True)
+    model.save(path)
+    with open(path + '.json', 'w') as f:
+      json.dump({'key': key, 'info': info}, f, indent=1)
+  return model, info
+
+
+def predict(model, x):
+  out = model.predict(x, batch_size=512, verbose=0)
+  return out if isinstance(out, dict) else {model.output_names[0]: out}
+
+
+def feature_auc_scores(f_train, y_train, f_test, seed):
+  """Gradient-boosted trees (NaN-aware) on feature rows; scores of the test rows."""
+  from sklearn.ensemble import HistGradientBoostingClassifier  # pylint: disable=g-import-not-at-top
+  clf = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.1,
+                                       early_stopping=len(y_train) >= MIN_EARLY_STOPPING,
+                                       validation_fraction=0.1, n_iter_no_change=10,
+                                       random_state=seed)
+  clf.fit(f_train, y_train)
+  return clf.predict_proba(f_test)[:, 1]
+
+
+def measure(value, ci, baseline=None):
+  m = {'value': float(value), 'ci': [float(c) for c in ci]}
+  if baseline is not None:
+    b = np.asarray(baseline, np.float64)
+    b = b[np.isfinite(b)]
+    m['mc_mc'] = float(b.mean()) if len(b) else float('nan')
+    m['mc_mc_range'] = [float(b.min()), float(b.max())] if len(b) else [float('nan')] * 2
+  return m
+
+
+def finite(v):
+  return v[np.isfinite(v)]
+
+
+def w1(a, b):
+  return metrics.wasserstein1(finite(a), finite(b))
+
+
+def calibration_path(cfg):
+  if cfg.calibration:
+    return cfg.calibration
+  return os.path.join(cfg.classifier_dir or os.path.join(cfg.output_dir, 'classifiers'),
+                      'calibration.json')
+
+
+def load_calibration(cfg, reference: str, log) -> dict | None:
+  path = calibration_path(cfg)
+  if not os.path.exists(path):
+    if cfg.calibration:
+      raise FileNotFoundError(f'calibration file {path} does not exist')
+    log(f'evaluate: no calibration ({path}); run `python -m taiga_tf.evaluate --calibrate` '
+        'to learn which measures can see a bad generator')
+    return None
+  with open(path) as f:
+    cal = json.load(f)
+  if cal['reference'] != reference or cal['mc_split'] != cfg.mc_split:
+    log(f'evaluate: WARNING {path} was made against {cal["reference"]} {cal["mc_split"]}, '
+        f'not {reference} {cfg.mc_split}')
+  cal['path'] = os.path.abspath(path)
+  return cal
+
+
+def public(rep: dict) -> dict:
+  return {k: v for k, v in rep.items() if not k.startswith('_')}
+
+
+def write_tensorboard(output_dir, report, pngs):
+  w = tf.summary.create_file_writer(os.path.join(output_dir, 'tensorboard'))
+  with w.as_default(step=0):
+    for p, rep in report['particles'].items():
+      for m, v in rep['measures'].items():
+        tf.summary.scalar(f'{p}/{m}', v['value'])
+        if 'mc_mc' in v:
+          tf.summary.scalar(f'{p}/{m}_mc_mc', v['mc_mc'])
+    for name, v in report.get('scalars', {}).items():     # the detector report's own numbers
+      tf.summary.scalar(name, v)
+    for path in pngs:
+      with open(path, 'rb') as f:
+        name = os.path.relpath(os.path.splitext(path)[0], output_dir)
+        tf.summary.image(name, tf.image.decode_png(f.read())[None])
+  w.flush()
+
+
+def fmt_measure(v) -> str:
+  s = f'{v["value"]:.4g} [{v["ci"][0]:.3g}, {v["ci"][1]:.3g}]'
+  if 'mc_mc' in v:
+    s += f'  MC-MC {v["mc_mc"]:.3g}'
+  elif 'null_interval' in v:
+    s += f'  null {v["null_interval"][0]:.3f}-{v["null_interval"][1]:.3f}'
+  if v.get('evidence') is False:
+    s += f'  NO EVIDENCE: blind to {", ".join(x for x in v["misses"] if x in calib.REQUIRED)}'
+  elif v.get('evidence') is None:
+    s += '  (uncalibrated)'
+  return s
