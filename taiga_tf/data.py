@@ -128,7 +128,7 @@ def particle_filter(spec: DatasetSpec, particle: str | None):
 def training_dataset(spec: DatasetSpec, prep, batch_size: int, n_slots: int,
                      particle: str | None = 'gamma', condition_on_particle: bool = False,
                      split: str = 'train', seed: int = 0, image_key: str = 'image',
-                     start_step: int = 0) -> tf.data.Dataset:
+                     start_step: int = 0, random_flips: bool = False) -> tf.data.Dataset:
   """Endless batches {'image': [B, n_slots, H, W, 1], 'label': [B, n_slots], 'pos': [B]}.
 
   n_slots independent real images per batch position feed the n_disc
@@ -140,6 +140,8 @@ def training_dataset(spec: DatasetSpec, prep, batch_size: int, n_slots: int,
   index_shuffle(j mod N; seed, epoch j // N) (a stateless permutation per epoch).
   A run resumed at `start_step` therefore sees exactly the batches the
   uninterrupted run would have, and two runs with one seed see the same data.
+  random_flips: example j is flipped left-right and/or up-down by two bits of a
+  stateless hash of (seed, j), so the augmentation resumes exactly too.
   """
   to_label = label_fn(spec.n_classes, condition_on_particle)
   ds = spec.builder.as_dataset(split=split, shuffle_files=False,
@@ -162,7 +164,13 @@ def training_dataset(spec: DatasetSpec, prep, batch_size: int, n_slots: int,
     epoch, pos = j // n, j % n
     k = tf.random.experimental.index_shuffle(pos, tf.stack([tf.cast(seed, tf.int64), epoch]),
                                              n - 1)
-    return tf.gather(images, k), tf.gather(labels, k)
+    x = tf.gather(images, k)
+    if random_flips:
+      bits = tf.random.stateless_uniform([2], tf.stack([tf.constant(int(seed) ^ 0xF11B, tf.int64), j]),
+                                         maxval=2, dtype=tf.int32)
+      x = tf.cond(bits[0] > 0, lambda: tf.reverse(x, [1]), lambda: x)     # left-right
+      x = tf.cond(bits[1] > 0, lambda: tf.reverse(x, [0]), lambda: x)     # up-down
+    return x, tf.gather(labels, k)
 
   ds = tf.data.Dataset.range(start_step * per_step, 2 ** 62).map(
       example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -29,6 +29,9 @@ flags.DEFINE_bool('signal_only', False,
                   'Learn the Cherenkov signal before NSB (the dataset\'s image_signal); samples get '
                   'the chain\'s Gaussian NSB, its sigma measured on the training split and stored '
                   'in the export (metadata nsb_sigma).')
+flags.DEFINE_bool('random_flips', False,
+                  'Augment the training images with random horizontal and vertical flips (as the '
+                  'LArTPC reference work did; a function of the seed and the example index).')
 flags.DEFINE_integer('steps', 1000, 'Total generator steps.')
 flags.DEFINE_integer('batch_size', 64, 'Global batch size (split over replicas).')
 flags.DEFINE_float('g_lr', 1e-4, 'Generator learning rate (Adam, beta1 = 0).')

@@ -36,6 +36,7 @@ class TrainConfig:
   dataset: str = 'taiga_iact/simulated'
   particle: str = 'gamma'
   condition_on_particle: bool = False
+  random_flips: bool = False
   signal_only: bool = False     # learn image_signal; the NSB is added at sampling time
   steps: int = 1000
   batch_size: int = 64
@@ -136,7 +137,7 @@ def build_model(cfg: TrainConfig, detector: detectors.Detector, strategy, state=
 # The flags that define the model a workdir holds (its variables, labels, data and
 # what it learns); the others (steps, learning rates, logging, evaluation) may
 # change when a run is resumed.
-MODEL_FLAGS = ('model', 'dataset', 'particle', 'condition_on_particle', 'signal_only', 'z_dim',
+MODEL_FLAGS = ('model', 'dataset', 'particle', 'condition_on_particle', 'signal_only', 'random_flips', 'z_dim',
                'embed_dim', 'g_channels', 'd_channels', 'n_disc', 'channels', 'channel_mult',
                'num_res_blocks', 'attn_resolutions', 'emb_dim', 'mixed_precision', 'seed')
 
@@ -305,7 +306,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
     log(f'train: resumed from {manager.latest_checkpoint} at step {start}')
   ds = data_lib.training_dataset(spec, prep, cfg.batch_size, kind.n_slots(cfg), train_particle(cfg),
                                  cfg.condition_on_particle, seed=cfg.seed,
-                                 image_key=data_lib.image_key(cfg.signal_only), start_step=start)
+                                 image_key=data_lib.image_key(cfg.signal_only), start_step=start,
+                                 random_flips=cfg.random_flips)
   it = iter(strategy.experimental_distribute_dataset(ds))
   step_fn = make_step_fn(model, strategy, jit)
   writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, 'train'))

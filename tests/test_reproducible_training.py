@@ -68,6 +68,27 @@ def test_data_order_is_a_function_of_seed_and_step(dummy_data_dir):
   assert not np.array_equal(other['image'], batches[0]['image'])
 
 
+def test_random_flips_are_flips_and_resume_exactly(dummy_data_dir):
+  spec = data_lib.open_dataset('taiga_iact/mc', str(dummy_data_dir))
+  ds = lambda **kw: iter(data_lib.training_dataset(spec, Preprocessing(), 8, 1, 'gamma', seed=3,
+                                                   **kw))
+  plain, flipped = ds(), ds(random_flips=True)
+  kinds = []
+  for step in range(4):
+    a, b = next(plain)['image'].numpy()[:, 0, ..., 0], next(flipped)['image'].numpy()[:, 0, ..., 0]
+    for x, y in zip(a, b):    # the same example, flipped in one of the four ways
+      k = [i for i, f in enumerate((x, x[:, ::-1], x[::-1], x[::-1, ::-1]))
+           if np.array_equal(f, y)]
+      assert k, 'not a flip of the same example'
+      kinds.append(k[0])
+  assert len(set(kinds)) == 4                      # all four occur in 32 examples
+  resumed = next(ds(random_flips=True, start_step=3))
+  again = ds(random_flips=True)
+  for _ in range(3):
+    next(again)
+  np.testing.assert_array_equal(resumed['image'], next(again)['image'])
+
+
 def test_resume_with_other_model_flags_says_which(dummy_data_dir, tmp_path):
   training.train(_cfg(dummy_data_dir, tmp_path / 'w', 'cgan', 1), log=lambda *a: None)
   with pytest.raises(ValueError, match=r"holds a model of another configuration.*"

@@ -60,6 +60,20 @@ def load_generated(path: str, max_examples: int) -> tuple[dict, dict]:
   return {k: np.concatenate(v) for k, v in cols.items()}, dict(b.info.metadata)
 
 
+class BaseContext:
+  """What a report's comparisons share: the reference dataset, its detector and transform,
+  where MC-trained classifiers are cached and the key they are cached under."""
+
+  def __init__(self, cfg: EvalConfig, log=print, spec=None):
+    from taiga_tf import data as data_lib  # pylint: disable=g-import-not-at-top
+    self.cfg, self.log = cfg, log
+    self.spec = spec or data_lib.open_dataset(cfg.reference, cfg.data_dir)
+    self.det = self.spec.detector
+    self.prep = self.det.preprocessing()
+    self.cache = cfg.classifier_dir or os.path.join(cfg.output_dir, 'classifiers')
+    self.key = {'reference': self.spec.builder.info.full_name, 'max_train': cfg.max_train}
+
+
 def matched_indices(gen_cls, mc_cls, rng):
   """Per class, the same number of generated and MC examples (min of the two)."""
   gi, mi = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
@@ -76,12 +90,15 @@ def to_net(images, prep):
 
 
 def train_classifier(name, x, targets: dict, heads: dict, cfg: EvalConfig, cache_dir, log,
-                     key: dict | None = None, n_condition: int = 0):
+                     key: dict | None = None, n_condition: int = 0, model_fn=None,
+                     sample_weight: dict | None = None, batch_size: int = 128):
   """Trains (or reloads from cache_dir) a small CNN until its validation loss stops improving.
 
   x: images (N, S, S, 1) or {'image', 'condition'}; shuffled here before the
   validation tenth is split off. A cached model is reused only when it was trained
-  with the same `key` (dataset, sizes, seed, training settings). Returns (model, info).
+  with the same `key` (dataset, sizes, seed, training settings). model_fn(size):
+  another compiled network (default: models.classifier.image_classifier with `heads`);
+  sample_weight: per-target weights (e.g. per pixel). Returns (model, info).
   """
   import keras  # pylint: disable=g-import-not-at-top
   from taiga_tf.models.classifier import compile_classifier, image_classifier  # pylint: disable=g-import-not-at-top
@@ -100,22 +117,24 @@ def train_classifier(name, x, targets: dict, heads: dict, cfg: EvalConfig, cache
   order = np.random.default_rng(cfg.seed).permutation(n)
   take = lambda v: {k: a[order] for k, a in v.items()} if isinstance(v, dict) else v[order]
   x, targets = take(x), take(targets)
+  fit_kw = {'sample_weight': take(sample_weight)} if sample_weight is not None else {}
   size = (x['image'] if isinstance(x, dict) else x).shape[1]
-  model = compile_classifier(image_classifier(heads, size, name=name, n_condition=n_condition), heads)
+  model = (model_fn(size) if model_fn else
+           compile_classifier(image_classifier(heads, size, name=name, n_condition=n_condition), heads))
   t0 = time.time()
   if n >= MIN_EARLY_STOPPING:
     # the validation loss of a two-sample CNN often sits on a plateau for several epochs
     # before it falls: patience counts only from MIN_EPOCHS on
     stop = keras.callbacks.EarlyStopping(monitor='val_loss', patience=cfg.patience,
                                          restore_best_weights=True, start_from_epoch=MIN_EPOCHS)
-    hist = model.fit(x, targets, batch_size=128, epochs=cfg.epochs, validation_split=0.1,
-                     verbose=0, shuffle=True, callbacks=[stop])
+    hist = model.fit(x, targets, batch_size=batch_size, epochs=cfg.epochs, validation_split=0.1,
+                     verbose=0, shuffle=True, callbacks=[stop], **fit_kw)
     val = hist.history['val_loss']
     info = {'epochs_run': len(val), 'best_epoch': int(np.argmin(val)) + 1,
             'best_val_loss': float(np.min(val))}
   else:     # too few images to hold a tenth out: a fixed, short training
     epochs = min(cfg.epochs, 5)
-    model.fit(x, targets, batch_size=128, epochs=epochs, verbose=0, shuffle=True)
+    model.fit(x, targets, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=True, **fit_kw)
     info = {'epochs_run': epochs, 'best_epoch': None, 'best_val_loss': None}
   info.update(n_train=int(n), seconds=time.time() - t0)
   log(f'evaluate: trained {name} on {n} images in {info["seconds"]:.0f} s '
@@ -190,10 +209,12 @@ def public(rep: dict) -> dict:
   return {k: v for k, v in rep.items() if not k.startswith('_')}
 
 
-def write_tensorboard(output_dir, report, pngs):
+def write_tensorboard(output_dir, report, pngs, groups: str = 'particles'):
+  """Every measure of report[groups][g]['measures'] (and its MC-vs-MC baseline), the
+  report's own 'scalars', and the PNG plots."""
   w = tf.summary.create_file_writer(os.path.join(output_dir, 'tensorboard'))
   with w.as_default(step=0):
-    for p, rep in report['particles'].items():
+    for p, rep in report[groups].items():
       for m, v in rep['measures'].items():
         tf.summary.scalar(f'{p}/{m}', v['value'])
         if 'mc_mc' in v:
@@ -215,6 +236,6 @@ def fmt_measure(v) -> str:
     s += f'  null {v["null_interval"][0]:.3f}-{v["null_interval"][1]:.3f}'
   if v.get('evidence') is False:
     s += f'  NO EVIDENCE: blind to {", ".join(x for x in v["misses"] if x in calib.REQUIRED)}'
-  elif v.get('evidence') is None:
+  elif 'evidence' in v and v['evidence'] is None:
     s += '  (uncalibrated)'
   return s

@@ -69,18 +69,13 @@ def _condition(cols, det) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ the context
-class Context:
+class Context(common.BaseContext):
   """What every comparison shares: the MC, its features, the MC-trained classifiers."""
 
   def __init__(self, cfg: EvalConfig, log=print, spec=None):
-    self.cfg, self.log = cfg, log
-    self.spec = spec or data_lib.open_dataset(cfg.reference, cfg.data_dir)
-    self.det = self.spec.detector
-    self.prep = self.det.preprocessing()
-    self.cache = cfg.classifier_dir or os.path.join(cfg.output_dir, 'classifiers')
+    super().__init__(cfg, log, spec)
     self._mc, self._ed = {}, {}
     self._gh = None
-    self.key = {'reference': self.spec.builder.info.full_name, 'max_train': cfg.max_train}
 
   def features(self, images):
     return self.det.report_features(images)

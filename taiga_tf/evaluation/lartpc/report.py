@@ -1,0 +1,344 @@
+"""The LArTPC fidelity report of a generated dataset against held-out MC.
+
+Per class (track, shower) present in the generated set, against the MC split the
+models never trained on (`mc_split`, default test), each measure with a bootstrap
+95 % interval and its MC-vs-MC baseline (the same measure between two random
+halves of the MC, over several halvings), oriented so that larger is worse:
+
+- ssnet_fid: the Frechet distance between the pooled bottleneck activations of a
+  small UResNet ("SSNet", taiga_tf.models.segmentation) trained on the MC's truth
+  labels (background / track / shower), generated vs MC, equal sample sizes;
+- w1_ssnet_track_score / w1_ssnet_shower_score: W1 of the SSNet's per-pixel
+  track and shower scores on the non-zero pixels;
+- w1_track_length, w1_track_width (tracks), w1_log10_total_charge (showers),
+  w1_occupancy, w1_pixel_intensity: the physics features of
+  taiga_tf.detectors.lartpc.features (DBSCAN eps = 3 px, convex hull, PCA);
+- mmd: the (unbiased, squared) maximum mean discrepancy of the flattened images,
+  Gaussian kernel at the median distance of the MC;
+- nn_memorised_fraction: the fraction of generated images closer (L2) to a
+  training image than 95 % of the MC test images are (5 % for the MC itself);
+- two_sample_auc_image: a CNN told to separate MC from generated images of the
+  class (held-out ROC AUC, with the interval of AUCs a perfect generator gives).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+
+import numpy as np
+
+from taiga_tf import metrics
+from taiga_tf.detectors.lartpc import features as feat
+from taiga_tf.detectors.lartpc.detector import CLASSES
+from taiga_tf.evaluation import common
+from taiga_tf.evaluation.common import (EvalConfig, NoOverlapError, measure, predict, to_net,
+                                        train_classifier, w1)
+
+CLASS_FEATURES = {'track': ('track_length', 'track_width', 'occupancy', 'n_clusters'),
+                  'shower': ('log10_total_charge', 'occupancy', 'n_clusters')}
+MAX_MMD = 600          # images per side for the MMD (a kernel matrix of (2 x 600)^2)
+MAX_NN_TRAIN = 6000    # training images per class searched for nearest neighbours
+SSNET_WIDTH = 16
+SSNET_MAX_TRAIN = 6000     # labelled MC training images for the SSNet
+
+
+# ------------------------------------------------------------------ math
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+  """||mu_a - mu_b||^2 + Tr(C_a + C_b - 2 (C_a C_b)^(1/2)) of two (N, D) samples."""
+  from scipy import linalg  # pylint: disable=g-import-not-at-top
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  if len(a) < 2 or len(b) < 2:
+    return float('nan')
+  mu = a.mean(0) - b.mean(0)
+  ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+  covmean, _ = linalg.sqrtm(ca @ cb, disp=False)
+  covmean = covmean.real
+  return float(mu @ mu + np.trace(ca) + np.trace(cb) - 2.0 * np.trace(covmean))
+
+
+def mmd2(a: np.ndarray, b: np.ndarray, bandwidth: float) -> float:
+  """Unbiased squared MMD of two (N, D) samples with a Gaussian kernel."""
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  if len(a) < 2 or len(b) < 2:
+    return float('nan')
+  def k(x, y):
+    d2 = (x * x).sum(1)[:, None] + (y * y).sum(1)[None] - 2.0 * x @ y.T
+    return np.exp(-np.maximum(d2, 0.0) / (2.0 * bandwidth ** 2))
+  kaa, kbb, kab = k(a, a), k(b, b), k(a, b)
+  n, m = len(a), len(b)
+  return float((kaa.sum() - np.trace(kaa)) / (n * (n - 1)) + (kbb.sum() - np.trace(kbb)) / (m * (m - 1))
+               - 2.0 * kab.mean())
+
+
+def median_distance(x: np.ndarray, rng, n: int = 500) -> float:
+  x = np.asarray(x, np.float64)
+  x = x[rng.choice(len(x), min(n, len(x)), replace=False)]
+  d2 = (x * x).sum(1)[:, None] + (x * x).sum(1)[None] - 2.0 * x @ x.T
+  d = np.sqrt(np.maximum(d2[np.triu_indices(len(x), 1)], 0.0))
+  return float(np.median(d)) if len(d) else 1.0
+
+
+def nearest_distances(x: np.ndarray, ref: np.ndarray, chunk: int = 512) -> np.ndarray:
+  """L2 distance of each row of x to its nearest row of ref."""
+  x, ref = np.asarray(x, np.float32), np.asarray(ref, np.float32)
+  rr = (ref * ref).sum(1)
+  out = []
+  for i in range(0, len(x), chunk):
+    xi = x[i:i + chunk]
+    d2 = (xi * xi).sum(1)[:, None] + rr[None] - 2.0 * xi @ ref.T
+    out.append(np.sqrt(np.maximum(d2.min(1), 0.0)))
+  return np.concatenate(out) if out else np.zeros(0)
+
+
+# ------------------------------------------------------------------ the context
+def _flat(images) -> np.ndarray:
+  return np.asarray(images, np.float32).reshape(len(images), -1) / 255.0
+
+
+class Context(common.BaseContext):
+  """What every comparison shares: the MC, its features, the SSNet, training images."""
+
+  def __init__(self, cfg: EvalConfig, log=print, spec=None):
+    super().__init__(cfg, log, spec)
+    self.key['ssnet'] = {'width': SSNET_WIDTH, 'max_train': SSNET_MAX_TRAIN}
+    self._mc, self._train, self._ssnet = {}, {}, None
+
+  def _load(self, split, max_examples, with_labels=False) -> dict:
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    ds = self.spec.builder.as_dataset(split=split)
+    if max_examples:
+      ds = ds.take(max_examples)
+    keys = ['image', 'class_id'] + (['label', 'has_label'] if with_labels else [])
+    cols = {}
+    for b in tfds.as_numpy(ds.map(lambda ex: {k: ex[k] for k in keys}).batch(2048)):
+      for k, v in b.items():
+        cols.setdefault(k, []).append(v)
+    out = {k: np.concatenate(v) for k, v in cols.items()}
+    if 'image' not in out:
+      raise ValueError(f'{self.spec.builder.info.full_name} split {split!r} is empty')
+    out['image'] = out['image'].astype(np.float32)
+    return out
+
+  def mc(self, cls: str) -> dict:
+    """MC columns of the comparison split for one class, with derived columns."""
+    if cls not in self._mc:
+      if 'all' not in self._mc:
+        self._mc['all'] = self._load(self.cfg.mc_split, None)
+      allc = self._mc['all']
+      sel = allc['class_id'] == CLASSES.index(cls)
+      cols = {k: v[sel][: self.cfg.max_examples] for k, v in allc.items()}
+      if not len(cols['image']):
+        raise ValueError(f'{self.spec.builder.info.full_name} split {self.cfg.mc_split!r} has '
+                         f'no {cls}s')
+      self._mc[cls] = self.derive(cols)
+    return self._mc[cls]
+
+  def derive(self, cols: dict) -> dict:
+    cols = dict(cols)
+    cols['x'] = to_net(cols['image'], self.prep)
+    cols['features'] = feat.feature_table(cols['image'])
+    emb, scores = self.ssnet_outputs(cols['x'])
+    cols['embedding'] = emb
+    nz = cols['image'] > 0
+    cols['track_score'], cols['shower_score'] = scores[..., 1][nz], scores[..., 2][nz]
+    cols['pixel_image'] = np.repeat(np.arange(len(nz)), nz.reshape(len(nz), -1).sum(1))
+    return cols
+
+  def train_images(self, cls: str) -> np.ndarray:
+    """Flattened MC training images of a class (for the nearest-neighbour check)."""
+    if cls not in self._train:
+      t = self._load('train', self.cfg.max_train * 2)
+      for c in CLASSES:
+        self._train[c] = _flat(t['image'][t['class_id'] == CLASSES.index(c)][:MAX_NN_TRAIN])
+    return self._train[cls]
+
+  def ssnet(self):
+    if self._ssnet is None:
+      from taiga_tf.models import segmentation  # pylint: disable=g-import-not-at-top
+      t = self._load('train', min(self.cfg.max_train, SSNET_MAX_TRAIN), with_labels=True)
+      keep = t['has_label']
+      if not keep.any():
+        raise ValueError(f'{self.spec.builder.info.full_name} has no per-pixel labels: the SSNet '
+                         'needs a source with truth labels (the built-in MC or labelled larcv3)')
+      x, y = to_net(t['image'][keep], self.prep), t['label'][keep].astype(np.int32)
+      weight = np.where(t['image'][keep] > 0, 1.0, 0.02).astype(np.float32)   # charge matters
+      model, info = train_classifier(
+          'ssnet', x, {'labels': y}, {}, self.cfg, self.cache, self.log, key=self.key,
+          model_fn=lambda size: segmentation.compile_uresnet(segmentation.uresnet(size, SSNET_WIDTH)),
+          sample_weight={'labels': weight}, batch_size=32)
+      self._ssnet = (segmentation.with_embedding(model), info)
+    return self._ssnet
+
+  def ssnet_outputs(self, x):
+    model, _ = self.ssnet()
+    out = model.predict(x, batch_size=128, verbose=0)
+    return np.asarray(out['embedding']), np.asarray(out['labels'])
+
+
+# ------------------------------------------------------------------ one comparison
+def compare(ctx: Context, gen: dict, cls: str, seed: int = 0) -> dict:
+  """The report of one class: generated columns (image, class_id) against the MC."""
+  with np.errstate(all='ignore'), warnings.catch_warnings():
+    warnings.simplefilter('ignore', RuntimeWarning)
+    return _compare(ctx, gen, cls, seed)
+
+
+def _compare(ctx, gen, cls, seed):
+  cfg, log = ctx.cfg, ctx.log
+  rng = np.random.default_rng(seed)
+  nb = cfg.n_boot
+  mc = ctx.mc(cls)
+  g = gen if 'features' in gen else ctx.derive(gen)
+  ng, nm = len(g['image']), len(mc['image'])
+  if ng < 2 or nm < 2:
+    raise NoOverlapError(f'too few {cls}s to compare ({ng} generated, {nm} MC)')
+  splits = []
+  for _ in range(cfg.n_mc_splits):
+    perm = rng.permutation(nm)
+    splits.append((perm[: nm // 2], perm[nm // 2:]))
+  rep = {'n_generated': int(ng), 'n_mc': int(nm)}
+  measures, dists = {}, {}
+
+  # --- SSNet-FID at equal sizes: a generated sample as large as an MC half vs that half
+  half = nm // 2
+  def fid_gen(ig, im):
+    return frechet_distance(g['embedding'][ig], mc['embedding'][im])
+  fids = [fid_gen(rng.choice(ng, min(ng, half), replace=False), b) for _, b in splits]
+  base = [frechet_distance(mc['embedding'][a], mc['embedding'][b]) for a, b in splits]
+  all_g = np.arange(ng)
+  measures['ssnet_fid'] = measure(float(np.mean(fids)), metrics.bootstrap_ci(
+      lambda ig, im: fid_gen(ig[: half], im[: half]), [all_g, np.arange(nm)], min(nb, 50), cfg.seed),
+      base)
+
+  # --- SSNet per-pixel scores on the charge pixels
+  for name in ('track_score', 'shower_score'):
+    a, b = g[name], mc[name]
+    pix = mc['pixel_image']
+    bl = [w1(b[np.isin(pix, x)], b[np.isin(pix, y)]) for x, y in splits]
+    measures[f'w1_ssnet_{name}'] = measure(w1(a, b), metrics.bootstrap_ci(w1, [a, b], nb, cfg.seed), bl)
+    dists[f'ssnet_{name}'] = (a, b)
+
+  # --- physics features
+  for name in CLASS_FEATURES[cls]:
+    j = feat.FEATURES.index(name)
+    a, b = g['features'][:, j], mc['features'][:, j]
+    bl = [w1(b[x], b[y]) for x, y in splits]
+    measures[f'w1_{name}'] = measure(w1(a, b), metrics.bootstrap_ci(w1, [a, b], nb, cfg.seed), bl)
+    dists[name] = (a, b)
+  pg, pm = feat.pixel_intensities(g['image'], seed=seed), feat.pixel_intensities(mc['image'], seed=seed)
+  halves = [(feat.pixel_intensities(mc['image'][x]), feat.pixel_intensities(mc['image'][y]))
+            for x, y in splits]
+  measures['w1_pixel_intensity'] = measure(w1(pg, pm), metrics.bootstrap_ci(w1, [pg, pm], min(nb, 50), cfg.seed),
+                                           [w1(a, b) for a, b in halves])
+  dists['pixel_intensity'] = (pg, pm)
+
+  # --- MMD on flattened images
+  fg, fm = _flat(g['image']), _flat(mc['image'])
+  bw = median_distance(fm, rng)
+  sub = lambda n: rng.choice(n, min(n, MAX_MMD), replace=False)
+  ig, im = sub(ng), sub(nm)
+  mm = lambda a, b: mmd2(fg[a], fm[b], bw)
+  measures['mmd'] = measure(mm(ig, im), metrics.bootstrap_ci(mm, [ig, im], min(nb, 30), cfg.seed),
+                            [mmd2(fm[a[:MAX_MMD // 2]], fm[b[:MAX_MMD // 2]], bw) for a, b in splits])
+  rep['mmd_bandwidth'] = bw
+
+  # --- memorisation: distance to the nearest training image
+  train = ctx.train_images(cls)
+  d_gen, d_mc = nearest_distances(fg, train), nearest_distances(fm, train)
+  q05 = float(np.quantile(d_mc, 0.05))
+  frac = lambda d: float(np.mean(d < q05))
+  bl = [float(np.mean(d_mc[b] < np.quantile(d_mc[a], 0.05))) for a, b in splits]
+  measures['nn_memorised_fraction'] = measure(frac(d_gen), metrics.bootstrap_ci(frac, [d_gen], nb, cfg.seed), bl)
+  rep['nearest_training_distance'] = {
+      'generated_median': float(np.median(d_gen)), 'mc_median': float(np.median(d_mc)),
+      'mc_quantile_0.05': q05, 'n_training_images': int(len(train))}
+  dists['nearest_training_distance'] = (d_gen, d_mc)
+
+  # --- two-sample CNN: MC vs generated of this class, held-out half
+  n = min(ng, nm)
+  gi, mi = rng.choice(ng, n, replace=False), rng.choice(nm, n, replace=False)
+  ys = np.r_[np.zeros(n), np.ones(n)].astype(np.float32)
+  x_all = np.concatenate([mc['x'][mi], g['x'][gi]])
+  order = rng.permutation(len(ys))
+  tr, te = order[: len(ys) // 2], order[len(ys) // 2:]
+  c2st, info = train_classifier('two_sample', x_all[tr], {'generated': ys[tr]}, {'generated': 1},
+                                cfg, None, lambda *a: None)
+  s = predict(c2st, x_all[te])['generated'][:, 0]
+  y_te = ys[te]
+  auc = lambda p, q: metrics.auc(np.r_[np.ones(len(p)), np.zeros(len(q))], np.r_[p, q])
+  measures['two_sample_auc_image'] = measure(metrics.auc(y_te, s), metrics.bootstrap_ci(
+      auc, [s[y_te == 1], s[y_te == 0]], nb, cfg.seed))
+  measures['two_sample_auc_image']['null_interval'] = metrics.auc_null_interval(
+      int(y_te.sum()), int(len(y_te) - y_te.sum()))
+  rep['two_sample'] = {'n_train': int(len(tr)), 'n_test': int(len(te)), 'image_cnn_training': info}
+  log(f'evaluate: {cls}s: SSNet-FID {measures["ssnet_fid"]["value"]:.3g} '
+      f'(MC-MC {measures["ssnet_fid"]["mc_mc"]:.3g}), two-sample AUC '
+      f'{measures["two_sample_auc_image"]["value"]:.3f}')
+  rep['measures'] = measures
+  rep['_dists'] = dists
+  rep['_derived'] = g
+  return rep
+
+
+# ------------------------------------------------------------------ the app's job
+def evaluate(cfg: EvalConfig, log=print, spec=None) -> dict:
+  t0 = time.time()
+  os.makedirs(cfg.output_dir, exist_ok=True)
+  gen, gen_meta = common.load_generated(cfg.generated, cfg.max_examples * len(CLASSES))
+  if gen_meta.get('detector', 'lartpc') != 'lartpc':
+    raise ValueError(f'{cfg.generated} holds {gen_meta.get("detector")} images, not lartpc')
+  ctx = Context(cfg, log, spec)
+  _, ssnet_info = ctx.ssnet()
+  report = {'detector': 'lartpc', 'generated': os.path.abspath(cfg.generated),
+            'reference': ctx.spec.builder.info.full_name, 'mc_split': cfg.mc_split,
+            'n_generated': int(len(gen['class_id'])), 'model_kind': gen_meta.get('model_kind', 'cgan'),
+            'sampling': gen_meta.get('sampling'), 'n_boot': cfg.n_boot, 'n_mc_splits': cfg.n_mc_splits,
+            'ssnet': ssnet_info, 'calibration': None, 'classes': {}}
+  from taiga_tf.evaluation.lartpc import plots  # pylint: disable=g-import-not-at-top
+  pngs = []
+  for i, c in enumerate(CLASSES):
+    sel = gen['class_id'] == i
+    if not sel.any():
+      continue
+    g = {'image': gen['image'][sel][: cfg.max_examples].astype(np.float32),
+         'class_id': gen['class_id'][sel][: cfg.max_examples]}
+    rep = compare(ctx, g, c, cfg.seed)
+    out = os.path.join(cfg.output_dir, c)
+    os.makedirs(out, exist_ok=True)
+    pngs += plots.write_all(out, ctx, rep['_derived'], ctx.mc(c), rep, c)
+    report['classes'][c] = common.public(rep)
+  if not report['classes']:
+    raise ValueError(f'{cfg.generated} has no track or shower images')
+  report['seconds'] = time.time() - t0
+  with open(os.path.join(cfg.output_dir, 'report.json'), 'w') as f:
+    json.dump(report, f, indent=1, default=float)
+  common.write_tensorboard(cfg.output_dir, report, pngs, groups='classes')
+  report['plots'] = pngs
+  return report
+
+
+def calibrate(cfg: EvalConfig, log=print, spec=None) -> dict:
+  raise ValueError('the LArTPC report has no calibration (wrong sets) yet: its measures are '
+                   'reported with their MC-vs-MC baselines only')
+
+
+def summary_table(report) -> str:
+  lines = [f'SSNet (UResNet) trained on MC: {report["ssnet"].get("n_train")} images, '
+           f'{report["ssnet"].get("epochs_run")} epochs']
+  for c, rep in report['classes'].items():
+    lines.append(f'\n{c}s: {rep["n_generated"]} generated vs {rep["n_mc"]} MC '
+                 '(value [95 % interval]  MC-vs-MC)')
+    rows = [(m, common.fmt_measure(v)) for m, v in rep['measures'].items()]
+    w = max(len(r[0]) for r in rows)
+    lines += [f'  {a:<{w}}  {b}' for a, b in rows]
+  return '\n'.join(lines)
+
+
+def summary_lines(report, mc_split) -> list[str]:
+  return [f"taiga_tf.evaluate: {rep['n_generated']} generated vs {rep['n_mc']} MC {mc_split} {c}s: "
+          f"SSNet-FID {rep['measures']['ssnet_fid']['value']:.3g} (MC-MC "
+          f"{rep['measures']['ssnet_fid']['mc_mc']:.3g}), two-sample AUC image "
+          f"{rep['measures']['two_sample_auc_image']['value']:.3f}"
+          for c, rep in report['classes'].items()]
