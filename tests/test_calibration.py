@@ -114,4 +114,4 @@ def test_detections_and_marks():
   # columns: the null, then the sets in the order the report built them
   assert '| measure | mc | noise | other_particle | random_class | evidence |' in table
   assert '| a | 0.5 | 0.9 * | 0.7 * | 0.52 | yes |' in table
-  assert '| b | 0.1 | 0.9 * | 0.14 | 0.2 * | no |' in table
+  assert '| b | 0.1 | 0.2 * | 0.14 | 0.9 * | no |' in table
