@@ -18,7 +18,11 @@
    export, `diffusion_smoke/generated_vs_mc.png`, generate, evaluate;
 8. the second detector: `tfds build datasets/lartpc --config=simulated_small` (the
    built-in LArTPC MC writes larcv3 files, read back into 64 x 64 crops) and
-   `lartpc_examples.png`: tracks and showers with their label images.
+   `lartpc_examples.png`: tracks and showers with their label images;
+9. the smoke score model on those crops through the same apps
+   (`--flagfile=diffusion_lartpc_smoke.cfg`): train, export, generate tracks and
+   showers, and the LArTPC report (`evaluation_lartpc`: SSNet-FID, physics
+   features, MMD, memorisation, two-sample AUC against the MC test split).
 """
 import argparse
 import os
@@ -69,14 +73,14 @@ def train_smoke(data_dir: pathlib.Path, workdir: pathlib.Path, config='cgan_smok
        f'--data_dir={data_dir}', f'--workdir={workdir}'])
 
 
-def generate_and_evaluate(model_dir, data_dir, out, name, config, n, classifier_dir=None):
+def generate_and_evaluate(model_dir, data_dir, out, name, reference, n, classifier_dir=None):
   generated = out / f'generated_{name}'
   run([sys.executable, '-m', 'taiga_tf.generate', f'--model={model_dir / "saved_model"}',
        '--plan=balanced', f'--num_examples={n}', f'--output_dir={generated}', '--seed=1',
        f'--data_dir={data_dir}', '--overwrite'])
   extra = [f'--classifier_dir={classifier_dir}'] if classifier_dir else []
   run([sys.executable, '-m', 'taiga_tf.evaluate', f'--generated={generated}',
-       f'--reference=taiga_iact/{config}', f'--data_dir={data_dir}',
+       f'--reference={reference}', f'--data_dir={data_dir}',
        f'--output_dir={out / ("evaluation" if name == "balanced" else "evaluation_" + name)}',
        '--epochs=3', *extra])
   return generated
@@ -176,24 +180,29 @@ def main():
   run([sys.executable, '-m', 'taiga_tf.evaluate', '--calibrate', f'--reference=taiga_iact/{args.config}',
        f'--data_dir={data_dir}', f'--output_dir={out / "calibration"}',
        f'--classifier_dir={out / "evaluation" / "classifiers"}', '--epochs=3'])
-  generated = generate_and_evaluate(workdir, data_dir, out, 'balanced', args.config, 2000)
+  generated = generate_and_evaluate(workdir, data_dir, out, 'balanced', f'taiga_iact/{args.config}',
+                                    2000)
   # the score model through the same apps (smoke: a tiny U-Net, Heun with 6 steps)
   dworkdir = out / 'diffusion_smoke'
   train_smoke(data_dir, dworkdir, 'diffusion_smoke.cfg')
   png, _ = plot_generated.plot(str(dworkdir), str(data_dir), n_generated=50)
   print(f'  wrote {png}')
-  dgenerated = generate_and_evaluate(dworkdir, data_dir, out, 'diffusion', args.config, 500,
-                                     out / 'evaluation' / 'classifiers')
+  dgenerated = generate_and_evaluate(dworkdir, data_dir, out, 'diffusion', f'taiga_iact/{args.config}',
+                                     500, out / 'evaluation' / 'classifiers')
   build('simulated_small', data_dir, out / 'downloads', name='lartpc')
   lbuilder = tfds.builder_from_directory(data_lib.dataset_dir('lartpc/simulated_small', str(data_dir)))
-  print(f'  lartpc/simulated_small: ' + ', '.join(f'{k} {v.num_examples}'
+  print('  lartpc/simulated_small: ' + ', '.join(f'{k} {v.num_examples}'
                                                    for k, v in lbuilder.info.splits.items()))
   plot_lartpc_examples(lbuilder, out / 'lartpc_examples.png')
+  lworkdir = out / 'diffusion_lartpc_smoke'
+  train_smoke(data_dir, lworkdir, 'diffusion_lartpc_smoke.cfg')
+  lgenerated = generate_and_evaluate(lworkdir, data_dir, out, 'lartpc', 'lartpc/simulated_small', 200)
   print(f'\ndemo: built taiga_iact/{args.config} '
         f'({sum(s.num_examples for s in builder.info.splits.values())} events), wrote '
         f'{out / "examples.png"}; cGAN: {workdir / "saved_model"} -> {generated} -> '
         f'{out / "evaluation"}; diffusion: {dworkdir / "saved_model"} -> {dgenerated} -> '
-        f'{out / "evaluation_diffusion"}; lartpc/simulated_small -> {out / "lartpc_examples.png"}; '
+        f'{out / "evaluation_diffusion"}; lartpc/simulated_small -> {out / "lartpc_examples.png"}, '
+        f'{lworkdir / "saved_model"} -> {lgenerated} -> {out / "evaluation_lartpc"}; '
         f'in {time.time() - t0:.0f} s')
 
 

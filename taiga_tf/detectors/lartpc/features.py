@@ -73,11 +73,3 @@ def feature_table(images, eps: float = EPS_PX) -> np.ndarray:
     return np.zeros((0, len(FEATURES)))
   return np.stack([image_features(im, eps) for im in images])
 
-
-def pixel_intensities(images, limit: int = 200000, seed: int = 0) -> np.ndarray:
-  """The values of the non-zero pixels (a random subset of at most `limit`)."""
-  v = np.asarray(images, np.float64)
-  v = v[v > 0]
-  if len(v) > limit:
-    v = np.random.default_rng(seed).choice(v, limit, replace=False)
-  return v

@@ -1,9 +1,12 @@
 """The LArTPC fidelity report of a generated dataset against held-out MC.
 
 Per class (track, shower) present in the generated set, against the MC split the
-models never trained on (`mc_split`, default test), each measure with a bootstrap
-95 % interval and its MC-vs-MC baseline (the same measure between two random
-halves of the MC, over several halvings), oriented so that larger is worse:
+models never trained on (`mc_split`, default test). Every distance compares k
+generated with k MC images (k = min(generated, MC / 2)), with a bootstrap 95 %
+interval over images and its MC-vs-MC baseline: the same distance between two
+disjoint k-samples of the MC, over several draws (distances between finite samples
+grow as the samples shrink, so the baseline is taken at the same k). Measures,
+oriented so that larger is worse:
 
 - ssnet_fid: the Frechet distance between the pooled bottleneck activations of a
   small UResNet ("SSNet", taiga_tf.models.segmentation) trained on the MC's truth
@@ -141,9 +144,10 @@ class Context(common.BaseContext):
     cols['features'] = feat.feature_table(cols['image'])
     emb, scores = self.ssnet_outputs(cols['x'])
     cols['embedding'] = emb
-    nz = cols['image'] > 0
-    cols['track_score'], cols['shower_score'] = scores[..., 1][nz], scores[..., 2][nz]
-    cols['pixel_image'] = np.repeat(np.arange(len(nz)), nz.reshape(len(nz), -1).sum(1))
+    nz = cols['image'] > 0        # per image: the SSNet scores and values of its charge pixels
+    cols['track_score'] = [sc[m, 1] for sc, m in zip(scores, nz)]
+    cols['shower_score'] = [sc[m, 2] for sc, m in zip(scores, nz)]
+    cols['intensity'] = [im[m] for im, m in zip(cols['image'], nz)]
     return cols
 
   def train_images(self, cls: str) -> np.ndarray:
@@ -194,66 +198,52 @@ def _compare(ctx, gen, cls, seed):
   ng, nm = len(g['image']), len(mc['image'])
   if ng < 2 or nm < 2:
     raise NoOverlapError(f'too few {cls}s to compare ({ng} generated, {nm} MC)')
+  # Every distance compares equal numbers of images: k generated images with k MC images
+  # (split 0's second half), and its MC-vs-MC baseline two disjoint k-samples of the MC
+  # (each halving); the interval resamples images.
+  k = min(ng, nm // 2)
+  gk = rng.choice(ng, k, replace=False)
   splits = []
   for _ in range(cfg.n_mc_splits):
     perm = rng.permutation(nm)
-    splits.append((perm[: nm // 2], perm[nm // 2:]))
-  rep = {'n_generated': int(ng), 'n_mc': int(nm)}
+    splits.append((perm[:k], perm[k:2 * k]))
+  b0 = splits[0][1]
+  rep = {'n_generated': int(ng), 'n_mc': int(nm), 'n_compared': int(k)}
   measures, dists = {}, {}
 
-  # --- SSNet-FID at equal sizes: a generated sample as large as an MC half vs that half
-  half = nm // 2
-  def fid_gen(ig, im):
-    return frechet_distance(g['embedding'][ig], mc['embedding'][im])
-  fids = [fid_gen(rng.choice(ng, min(ng, half), replace=False), b) for _, b in splits]
-  base = [frechet_distance(mc['embedding'][a], mc['embedding'][b]) for a, b in splits]
-  all_g = np.arange(ng)
-  measures['ssnet_fid'] = measure(float(np.mean(fids)), metrics.bootstrap_ci(
-      lambda ig, im: fid_gen(ig[: half], im[: half]), [all_g, np.arange(nm)], min(nb, 50), cfg.seed),
-      base)
+  def add(name, dist, take, n_boot=nb):
+    f = lambda ig, im: dist(take(g, ig), take(mc, im))
+    base = [dist(take(mc, a), take(mc, b)) for a, b in splits]
+    measures[name] = measure(f(gk, b0), metrics.bootstrap_ci(f, [gk, b0], n_boot, cfg.seed), base)
 
-  # --- SSNet per-pixel scores on the charge pixels
-  for name in ('track_score', 'shower_score'):
-    a, b = g[name], mc[name]
-    pix = mc['pixel_image']
-    bl = [w1(b[np.isin(pix, x)], b[np.isin(pix, y)]) for x, y in splits]
-    measures[f'w1_ssnet_{name}'] = measure(w1(a, b), metrics.bootstrap_ci(w1, [a, b], nb, cfg.seed), bl)
-    dists[f'ssnet_{name}'] = (a, b)
-
-  # --- physics features
-  for name in CLASS_FEATURES[cls]:
+  cat = lambda key: (lambda c, idx: np.concatenate([c[key][i] for i in idx]) if len(idx)
+                     else np.zeros(0))
+  add('ssnet_fid', frechet_distance, lambda c, idx: c['embedding'][idx], min(nb, 50))
+  for name in ('track_score', 'shower_score'):      # SSNet scores of the charge pixels
+    add(f'w1_ssnet_{name}', w1, cat(name), min(nb, 50))
+    dists[f'ssnet_{name}'] = (np.concatenate(g[name]), np.concatenate(mc[name]))
+  for name in CLASS_FEATURES[cls]:                  # physics features
     j = feat.FEATURES.index(name)
-    a, b = g['features'][:, j], mc['features'][:, j]
-    bl = [w1(b[x], b[y]) for x, y in splits]
-    measures[f'w1_{name}'] = measure(w1(a, b), metrics.bootstrap_ci(w1, [a, b], nb, cfg.seed), bl)
-    dists[name] = (a, b)
-  pg, pm = feat.pixel_intensities(g['image'], seed=seed), feat.pixel_intensities(mc['image'], seed=seed)
-  halves = [(feat.pixel_intensities(mc['image'][x]), feat.pixel_intensities(mc['image'][y]))
-            for x, y in splits]
-  measures['w1_pixel_intensity'] = measure(w1(pg, pm), metrics.bootstrap_ci(w1, [pg, pm], min(nb, 50), cfg.seed),
-                                           [w1(a, b) for a, b in halves])
-  dists['pixel_intensity'] = (pg, pm)
-
-  # --- MMD on flattened images
-  fg, fm = _flat(g['image']), _flat(mc['image'])
-  bw = median_distance(fm, rng)
-  sub = lambda n: rng.choice(n, min(n, MAX_MMD), replace=False)
-  ig, im = sub(ng), sub(nm)
-  mm = lambda a, b: mmd2(fg[a], fm[b], bw)
-  measures['mmd'] = measure(mm(ig, im), metrics.bootstrap_ci(mm, [ig, im], min(nb, 30), cfg.seed),
-                            [mmd2(fm[a[:MAX_MMD // 2]], fm[b[:MAX_MMD // 2]], bw) for a, b in splits])
+    add(f'w1_{name}', w1, lambda c, idx, j=j: c['features'][idx, j])
+    dists[name] = (g['features'][:, j], mc['features'][:, j])
+  add('w1_pixel_intensity', w1, cat('intensity'), min(nb, 50))
+  dists['pixel_intensity'] = (np.concatenate(g['intensity']), np.concatenate(mc['intensity']))
+  # MMD on flattened images, Gaussian kernel at the MC's median distance
+  bw = median_distance(_flat(mc['image']), rng)
+  flat = lambda c, idx: _flat(c['image'][idx[:MAX_MMD]])
+  add('mmd', lambda a, b: mmd2(a, b, bw), flat, min(nb, 30))
   rep['mmd_bandwidth'] = bw
-
-  # --- memorisation: distance to the nearest training image
+  # memorisation: how many are closer to a training image than 95 % of MC test images are
   train = ctx.train_images(cls)
-  d_gen, d_mc = nearest_distances(fg, train), nearest_distances(fm, train)
-  q05 = float(np.quantile(d_mc, 0.05))
-  frac = lambda d: float(np.mean(d < q05))
-  bl = [float(np.mean(d_mc[b] < np.quantile(d_mc[a], 0.05))) for a, b in splits]
-  measures['nn_memorised_fraction'] = measure(frac(d_gen), metrics.bootstrap_ci(frac, [d_gen], nb, cfg.seed), bl)
+  for c in (g, mc):
+    if 'nn_distance' not in c:
+      c['nn_distance'] = nearest_distances(_flat(c['image']), train)
+  closer = lambda a, b: float(np.mean(a < np.quantile(b, 0.05)))
+  add('nn_memorised_fraction', closer, lambda c, idx: c['nn_distance'][idx])
+  d_gen, d_mc = g['nn_distance'], mc['nn_distance']
   rep['nearest_training_distance'] = {
       'generated_median': float(np.median(d_gen)), 'mc_median': float(np.median(d_mc)),
-      'mc_quantile_0.05': q05, 'n_training_images': int(len(train))}
+      'mc_quantile_0.05': float(np.quantile(d_mc, 0.05)), 'n_training_images': int(len(train))}
   dists['nearest_training_distance'] = (d_gen, d_mc)
 
   # --- two-sample CNN: MC vs generated of this class, held-out half
