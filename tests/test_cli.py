@@ -38,7 +38,9 @@ def test_mc_cli_writes_real_format(tmp_path):
   nsb = np.concatenate([b.amplitudes(cam) - s.amplitudes(cam) for b, s in zip(blocks, signal)])
   assert abs(nsb.std() - 4.0) < 0.15
   # no numpy-only path pulls in TensorFlow
-  code = ('import sys, taiga_tf.mc.simulate, taiga_tf.formats.taiga_text, taiga_tf.hillas;'
+  code = ('import sys, taiga_tf.detectors.taiga_iact.mc.simulate, '
+          'taiga_tf.detectors.taiga_iact.formats.taiga_text, taiga_tf.detectors.taiga_iact.hillas, '
+          'taiga_tf.detectors.lartpc.mc.simulate, taiga_tf.detectors.lartpc.features;'
           'print("tensorflow" in sys.modules)')
   res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
   assert res.stdout.strip() == 'False'

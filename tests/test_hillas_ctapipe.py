@@ -1,4 +1,4 @@
-"""taiga_tf.hillas against ctapipe's tailcuts_clean and hillas_parameters (test-only dependency)."""
+"""taiga_tf.detectors.taiga_iact.hillas against ctapipe's tailcuts_clean and hillas_parameters (test-only dependency)."""
 import numpy as np
 import pytest
 

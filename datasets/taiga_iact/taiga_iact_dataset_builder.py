@@ -4,7 +4,7 @@
     tfds build datasets/taiga_iact --config=mc --manual_dir=MC_DIR --data_dir=DIR
 
 Every example is one triggered event: the camera image as a square array (axial
-coordinates of the hexagonal lattice, taiga_tf.camera), its truth and Hillas
+coordinates of the hexagonal lattice, taiga_tf.detectors.taiga_iact.camera), its truth and Hillas
 parameters, and `class_id` on a 10 (energy) x 10 (distance) grid. The camera,
 the class-bin edges and the cleaning used for the Hillas features are stored in
 the dataset metadata (metadata.json): later stages read them from there.

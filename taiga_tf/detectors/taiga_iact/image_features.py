@@ -1,7 +1,7 @@
 """Leakage and concentration of cleaned camera images (numpy), ctapipe's definitions.
 
 Vectorised over a batch of per-pixel images (N, n_pixels) with their cleaning
-masks and Hillas parameters (taiga_tf.hillas), as ctapipe's
+masks and Hillas parameters (taiga_tf.detectors.taiga_iact.hillas), as ctapipe's
 `leakage_parameters(geom, image, mask)` and
 `concentration_parameters(geom[mask], image[mask], hillas)`:
 - leakage: fraction of the cleaned pixels (`leakage_pixels_k`) and of the cleaned
@@ -48,7 +48,7 @@ def leakage(camera: Camera, images, mask) -> dict:
 
 
 def concentration(camera: Camera, images, mask, hillas: dict) -> dict:
-  """hillas: taiga_tf.hillas.hillas_parameters of the same images and masks (degrees)."""
+  """hillas: hillas.hillas_parameters of the same images and masks (degrees)."""
   images = np.atleast_2d(np.asarray(images, np.float64))
   mask = np.atleast_2d(np.asarray(mask, bool))
   w = np.where(mask, images, 0.0)

@@ -1,0 +1,122 @@
+"""LArTPC generation: fidelity and cost of each model and sampler setting, against the MC.
+
+  .venv/bin/python tools/lartpc_cost_quality.py --data_dir=out/tensorflow_datasets \
+      --settings=em1000=out/diffusion_lartpc/saved_model:euler_maruyama:1000:256,\
+heun18=out/diffusion_lartpc/saved_model:heun:18:1000,\
+dpm10=out/diffusion_lartpc/saved_model:dpmpp_2m:10:1000,\
+cgan=out/cgan_lartpc/saved_model:-:0:1000 --output_dir=out/lartpc_cost_quality
+
+Each setting `label=export:sampler:num_steps:num_examples` (sampler `-` for a cGAN)
+writes a balanced dataset (tracks and showers) with `taiga_tf.generate` (seed 1:
+every score-model setting starts from the same initial noise) and evaluates it
+with `taiga_tf.evaluate` against the MC test split (the SSNet trained once,
+shared). The built-in LArTPC MC is timed in the same run (events/s per particle
+type, one process). Prints a markdown table per class: each measure per setting
+with the MC-vs-MC row, images/s and the ratio to the MC; writes
+`<output_dir>/cost_quality.json`.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+from absl import logging
+
+
+def mc_events_per_s(n_events: int) -> dict:
+  """Events/s of the built-in LArTPC MC per particle type (one process, full 256 x 256 events)."""
+  from taiga_tf.detectors.lartpc.mc import simulate  # pylint: disable=g-import-not-at-top
+  out = {}
+  for p in simulate.PARTICLES:
+    cfg = simulate.LArTPCConfig(particle=p)
+    t0 = time.perf_counter()
+    for _ in simulate.generate(cfg, n_events, seed=99):
+      pass
+    out[p] = n_events / (time.perf_counter() - t0)
+  return out
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  ap.add_argument('--settings', required=True)
+  ap.add_argument('--data_dir', required=True)
+  ap.add_argument('--reference', default='lartpc/simulated')
+  ap.add_argument('--output_dir', default='out/lartpc_cost_quality')
+  ap.add_argument('--classifier_dir', default=None, help='default <output_dir>/classifiers')
+  ap.add_argument('--batch_size', type=int, default=128)
+  ap.add_argument('--mc_events', type=int, default=40, help='events per particle type to time')
+  args = ap.parse_args()
+  logging.set_verbosity(logging.WARNING)
+  from taiga_tf import evaluation, generation  # pylint: disable=g-import-not-at-top
+  from taiga_tf.diffusion import solvers  # pylint: disable=g-import-not-at-top
+  os.makedirs(args.output_dir, exist_ok=True)
+  log = lambda *a: print(*a, flush=True)
+  rows = []
+  for setting in args.settings.split(','):
+    label, spec = setting.split('=', 1)
+    model, sampler, steps, n = spec.rsplit(':', 3)
+    sampler = None if sampler == '-' else sampler
+    steps, n = int(steps), int(n)
+    gen_dir = os.path.join(args.output_dir, f'generated_{label}')
+    nfe = solvers.nfe(sampler, steps) if sampler else 1
+    log(f'\n== {label}: {model}, {sampler or "cGAN"} {steps or ""} ({nfe} network evaluations), {n} images')
+    summary_path = os.path.join(gen_dir, 'summary.json')
+    if os.path.exists(summary_path):
+      with open(summary_path) as f:
+        gen = json.load(f)
+    else:
+      gen = generation.generate(generation.GenerateConfig(
+          model=model, output_dir=gen_dir, plan='balanced', num_examples=n, seed=1,
+          batch_size=args.batch_size, jit_compile='auto', data_dir=args.data_dir, sampler=sampler,
+          num_steps=steps if sampler else None, overwrite=True), log=log)
+      with open(summary_path, 'w') as f:
+        json.dump(gen, f, default=str)
+    rep = evaluation.evaluate(evaluation.EvalConfig(
+        generated=gen_dir, reference=args.reference, data_dir=args.data_dir,
+        output_dir=os.path.join(args.output_dir, f'eval_{label}'),
+        classifier_dir=args.classifier_dir or os.path.join(args.output_dir, 'classifiers')), log=log)
+    rows.append({'setting': label, 'model': model, 'sampler': sampler, 'num_steps': steps, 'nfe': nfe,
+                 'n': n, 'images_per_s': gen['sampling_images_per_s'],
+                 'classes': {c: r['measures'] for c, r in rep['classes'].items()}})
+  mc = mc_events_per_s(args.mc_events)
+  result = {'rows': rows, 'mc_events_per_s': mc}
+  with open(os.path.join(args.output_dir, 'cost_quality.json'), 'w') as f:
+    json.dump(result, f, indent=1)
+  print(table(result))
+  return 0
+
+
+def _cell(v):
+  if v is None:
+    return '–'
+  return f'{v["value"]:.3g} [{v["ci"][0]:.3g}, {v["ci"][1]:.3g}]'
+
+
+def table(result) -> str:
+  rows, mc = result['rows'], result['mc_events_per_s']
+  mc_rate = 1.0 / (sum(1.0 / r for r in mc.values()) / len(mc))   # events/s over the five types
+  out = [f'MC (built-in, one process): {", ".join(f"{p} {r:.1f}" for p, r in mc.items())} events/s '
+         f'({mc_rate:.1f} events/s over the five types)', '',
+         '| setting | network evaluations | images/s | × MC |', '|---|---|---|---|']
+  for r in rows:
+    out.append(f'| {r["setting"]} | {r["nfe"]} | {r["images_per_s"]:.2f} | '
+               f'{r["images_per_s"] / mc_rate:.2g} |')
+  for c in rows[0]['classes']:
+    names = list(rows[0]['classes'][c])
+    out += ['', f'{c}s (value [95 % interval]; the MC-vs-MC row: mean over draws of two MC samples '
+                'of the same size)', '',
+            '| setting | ' + ' | '.join(names) + ' |', '|---|' + '---|' * len(names)]
+    for r in rows:
+      ms = r['classes'].get(c, {})
+      out.append(f'| {r["setting"]} | ' + ' | '.join(_cell(ms.get(m)) for m in names) + ' |')
+    base = rows[0]['classes'][c]
+    out.append('| MC vs MC | ' + ' | '.join(
+        f'{base[m]["mc_mc"]:.3g}' if 'mc_mc' in base[m] else
+        f'null {base[m]["null_interval"][0]:.2f}–{base[m]["null_interval"][1]:.2f}'
+        for m in names) + ' |')
+  return '\n'.join(out)
+
+
+if __name__ == '__main__':
+  sys.exit(main())
