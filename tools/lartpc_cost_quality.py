@@ -13,7 +13,8 @@ with `taiga_tf.evaluate` against the MC test split (the SSNet trained once,
 shared). The built-in LArTPC MC is timed in the same run (events/s per particle
 type, one process). Prints a markdown table per class: each measure per setting
 with the MC-vs-MC row, images/s and the ratio to the MC; writes
-`<output_dir>/cost_quality.json`.
+`<output_dir>/cost_quality.json`. Runs with different settings may share an
+output_dir (in parallel too); `--table` merges their rows.
 """
 import argparse
 import json
@@ -39,7 +40,10 @@ def mc_events_per_s(n_events: int) -> dict:
 
 def main():
   ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  ap.add_argument('--settings', required=True)
+  ap.add_argument('--settings', default='',
+                  help='label=export:sampler:num_steps:num_examples,... (empty with --table)')
+  ap.add_argument('--table', action='store_true',
+                  help='only merge the rows of earlier runs in --output_dir, time the MC and print')
   ap.add_argument('--data_dir', required=True)
   ap.add_argument('--reference', default='lartpc/simulated')
   ap.add_argument('--output_dir', default='out/lartpc_cost_quality')
@@ -53,6 +57,8 @@ def main():
   os.makedirs(args.output_dir, exist_ok=True)
   log = lambda *a: print(*a, flush=True)
   rows = []
+  if args.table:
+    return print_table(args)
   for setting in args.settings.split(','):
     label, spec = setting.split('=', 1)
     model, sampler, steps, n = spec.rsplit(':', 3)
@@ -79,8 +85,22 @@ def main():
     rows.append({'setting': label, 'model': model, 'sampler': sampler, 'num_steps': steps, 'nfe': nfe,
                  'n': n, 'images_per_s': gen['sampling_images_per_s'],
                  'classes': {c: r['measures'] for c, r in rep['classes'].items()}})
-  mc = mc_events_per_s(args.mc_events)
-  result = {'rows': rows, 'mc_events_per_s': mc}
+  labels = '+'.join(r['setting'] for r in rows)
+  with open(os.path.join(args.output_dir, f'rows_{labels}.json'), 'w') as f:
+    json.dump(rows, f, indent=1)
+  return print_table(args)
+
+
+def print_table(args) -> int:
+  """Merges the rows_*.json of every run in output_dir (in --settings order when given)."""
+  import glob  # pylint: disable=g-import-not-at-top
+  rows = {}
+  for path in sorted(glob.glob(os.path.join(args.output_dir, 'rows_*.json'))):
+    with open(path) as f:
+      rows.update({r['setting']: r for r in json.load(f)})
+  order = [s.split('=', 1)[0] for s in args.settings.split(',') if s] or sorted(rows)
+  result = {'rows': [rows[k] for k in order if k in rows] + [r for k, r in rows.items() if k not in order],
+            'mc_events_per_s': mc_events_per_s(args.mc_events)}
   with open(os.path.join(args.output_dir, 'cost_quality.json'), 'w') as f:
     json.dump(result, f, indent=1)
   print(table(result))
@@ -88,9 +108,15 @@ def main():
 
 
 def _cell(v):
+  """value [95 % interval] and, in brackets, the MC-vs-MC value at the same sample size."""
   if v is None:
     return '–'
-  return f'{v["value"]:.3g} [{v["ci"][0]:.3g}, {v["ci"][1]:.3g}]'
+  out = f'{v["value"]:.3g} [{v["ci"][0]:.3g}, {v["ci"][1]:.3g}]'
+  if 'mc_mc' in v:
+    out += f' ({v["mc_mc"]:.3g})'
+  elif 'null_interval' in v:
+    out += f' (null {v["null_interval"][0]:.2f}–{v["null_interval"][1]:.2f})'
+  return out
 
 
 def table(result) -> str:
@@ -98,23 +124,17 @@ def table(result) -> str:
   mc_rate = 1.0 / (sum(1.0 / r for r in mc.values()) / len(mc))   # events/s over the five types
   out = [f'MC (built-in, one process): {", ".join(f"{p} {r:.1f}" for p, r in mc.items())} events/s '
          f'({mc_rate:.1f} events/s over the five types)', '',
-         '| setting | network evaluations | images/s | × MC |', '|---|---|---|---|']
+         '| setting | network evaluations | images | images/s | × MC |', '|---|---|---|---|---|']
   for r in rows:
-    out.append(f'| {r["setting"]} | {r["nfe"]} | {r["images_per_s"]:.2f} | '
+    out.append(f'| {r["setting"]} | {r["nfe"]} | {r["n"]} | {r["images_per_s"]:.2f} | '
                f'{r["images_per_s"] / mc_rate:.2g} |')
   for c in rows[0]['classes']:
     names = list(rows[0]['classes'][c])
-    out += ['', f'{c}s (value [95 % interval]; the MC-vs-MC row: mean over draws of two MC samples '
-                'of the same size)', '',
-            '| setting | ' + ' | '.join(names) + ' |', '|---|' + '---|' * len(names)]
-    for r in rows:
-      ms = r['classes'].get(c, {})
-      out.append(f'| {r["setting"]} | ' + ' | '.join(_cell(ms.get(m)) for m in names) + ' |')
-    base = rows[0]['classes'][c]
-    out.append('| MC vs MC | ' + ' | '.join(
-        f'{base[m]["mc_mc"]:.3g}' if 'mc_mc' in base[m] else
-        f'null {base[m]["null_interval"][0]:.2f}–{base[m]["null_interval"][1]:.2f}'
-        for m in names) + ' |')
+    out += ['', f'{c}s: value [95 % interval] (MC vs MC at the same sample size)', '',
+            '| measure | ' + ' | '.join(r['setting'] for r in rows) + ' |',
+            '|---|' + '---|' * len(rows)]
+    for m in names:
+      out.append(f'| {m} | ' + ' | '.join(_cell(r['classes'].get(c, {}).get(m)) for r in rows) + ' |')
   return '\n'.join(out)
 
 

@@ -128,7 +128,7 @@ class Context(common.BaseContext):
     """MC columns of the comparison split for one class, with derived columns."""
     if cls not in self._mc:
       if 'all' not in self._mc:
-        self._mc['all'] = self._load(self.cfg.mc_split, None)
+        self._mc['all'] = self._load(self.cfg.mc_split, None, with_labels=True)
       allc = self._mc['all']
       sel = allc['class_id'] == CLASSES.index(cls)
       cols = {k: v[sel][: self.cfg.max_examples] for k, v in allc.items()}
@@ -148,6 +148,10 @@ class Context(common.BaseContext):
     cols['track_score'] = [sc[m, 1] for sc, m in zip(scores, nz)]
     cols['shower_score'] = [sc[m, 2] for sc, m in zip(scores, nz)]
     cols['intensity'] = [im[m] for im, m in zip(cols['image'], nz)]
+    if 'label' in cols:        # MC with truth: how well the SSNet labels its charge pixels
+      truth = (cols['label'] > 0) & cols['has_label'][:, None, None]
+      hit = scores.argmax(-1)[truth] == cols['label'][truth]
+      cols['ssnet_accuracy'] = float(hit.mean()) if hit.size else float('nan')
     return cols
 
   def train_images(self, cls: str) -> np.ndarray:
@@ -208,7 +212,8 @@ def _compare(ctx, gen, cls, seed):
     perm = rng.permutation(nm)
     splits.append((perm[:k], perm[k:2 * k]))
   b0 = splits[0][1]
-  rep = {'n_generated': int(ng), 'n_mc': int(nm), 'n_compared': int(k)}
+  rep = {'n_generated': int(ng), 'n_mc': int(nm), 'n_compared': int(k),
+         'ssnet_mc_pixel_accuracy': mc.get('ssnet_accuracy')}
   measures, dists = {}, {}
 
   def add(name, dist, take, n_boot=nb):
@@ -318,8 +323,9 @@ def summary_table(report) -> str:
   lines = [f'SSNet (UResNet) trained on MC: {report["ssnet"].get("n_train")} images, '
            f'{report["ssnet"].get("epochs_run")} epochs']
   for c, rep in report['classes'].items():
-    lines.append(f'\n{c}s: {rep["n_generated"]} generated vs {rep["n_mc"]} MC '
-                 '(value [95 % interval]  MC-vs-MC)')
+    lines.append(f'\n{c}s: {rep["n_generated"]} generated vs {rep["n_mc"]} MC, {rep["n_compared"]} '
+                 f'compared (SSNet labels {rep["ssnet_mc_pixel_accuracy"]:.1%} of the MC charge pixels '
+                 'right) (value [95 % interval]  MC-vs-MC)')
     rows = [(m, common.fmt_measure(v)) for m, v in rep['measures'].items()]
     w = max(len(r[0]) for r in rows)
     lines += [f'  {a:<{w}}  {b}' for a, b in rows]
