@@ -86,7 +86,8 @@ class DiffusionKind:
 
   @staticmethod
   def prepare(cfg, spec, prep, log) -> dict:
-    """sigma_data: the std of the training images in network space, on the detector's pixels."""
+    """sigma_data: the root mean square of the training images in network space, on the
+    detector's pixels."""
     if cfg.sigma_data > 0:
       return {'sigma_data': float(cfg.sigma_data)}
     from taiga_tf import data as data_lib  # pylint: disable=g-import-not-at-top
@@ -96,9 +97,12 @@ class DiffusionKind:
                                  cfg.condition_on_particle, with_images=True, max_examples=5000,
                                  image_key=key)
     x = prep.forward(cols['image']).numpy()[:, spec.detector.mask]
-    sd = float(np.std(x))
-    log(f'train: sigma_data = {sd:.4f} (std of {len(cols["image"])} training images ({key}) in '
-        'network space, detector pixels)')
+    # EDM's preconditioning takes sigma_data^2 = E[y^2] of the data (it assumes zero mean):
+    # the root mean square, not the std, or data far from zero (LArTPC: an empty background
+    # at -1, std 0.12) leave the network a target of huge variance and it never learns it
+    sd = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    log(f'train: sigma_data = {sd:.4f} (root mean square of {len(cols["image"])} training images '
+        f'({key}) in network space, detector pixels; mean {float(np.mean(x)):.4f})')
     return {'sigma_data': sd}
 
   @staticmethod

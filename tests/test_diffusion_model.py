@@ -256,3 +256,18 @@ def test_particle_conditioned_model_generates_gammas_and_protons(dummy_data_dir,
   assert particles == {0, 1}, particles
   for r in rows:
     assert r['model_label'] == r['class_id'] + 100 * r['particle']
+
+
+def test_sigma_data_is_the_root_mean_square_of_the_data(monkeypatch):
+  """EDM's sigma_data^2 = E[y^2]: data far from zero (an empty LArTPC background at -1) get
+  their RMS, not their std."""
+  from taiga_tf import data as data_lib
+  from taiga_tf import model_kinds, training
+  imgs = np.full((4, 2, 2), -1.0, np.float32)
+  imgs[0, 0, 0] = 1.0
+  monkeypatch.setattr(data_lib, 'load_columns', lambda *a, **k: {'image': imgs})
+  spec = type('Spec', (), {'detector': type('Det', (), {'mask': np.ones((2, 2), bool)})})
+  prep = type('Prep', (), {'forward': staticmethod(tf.constant)})
+  cfg = training.TrainConfig(workdir='', data_dir='', model='diffusion', particle='all')
+  state = model_kinds.DiffusionKind.prepare(cfg, spec, prep, lambda *a: None)
+  assert state['sigma_data'] == pytest.approx(1.0)          # the RMS; the std would be 0.48
