@@ -359,8 +359,14 @@ def train(cfg: TrainConfig, log=print) -> dict:
   return summary
 
 
-def export_workdir(workdir: str) -> str:
-  """Exports <workdir>/saved_model from the last checkpoint (no dataset needed)."""
+def export_workdir(workdir: str, weights: str = 'ema') -> str:
+  """Exports <workdir>/saved_model from the last checkpoint (no dataset needed).
+
+  weights='online': the trained network's own weights instead of their EMA (for runs
+  made before the EMA had its warm-up, whose EMA after a few thousand steps still holds
+  part of the random initial weights)."""
+  if weights not in ('ema', 'online'):
+    raise ValueError(f"weights must be 'ema' or 'online', got {weights!r}")
   info = stored_config(workdir)
   if info is None:
     raise FileNotFoundError(f'{os.path.join(workdir, "config.json")} not found: is {workdir} a '
@@ -375,4 +381,8 @@ def export_workdir(workdir: str) -> str:
   if not manager.latest_checkpoint:
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints')
   manager.checkpoint.restore(manager.latest_checkpoint).expect_partial()
+  if weights == 'online':
+    for e, w in zip(model.ema_network().weights, model.online_network().weights):
+      e.assign(w)
+    info = dict(info, exported_weights='online')
   return kind.export(model, prep, detector, info, state, cfg, os.path.join(workdir, 'saved_model'))

@@ -167,3 +167,17 @@ def test_checkpoint_holds_every_variable(tmp_path):
   for x, y in zip(m.d_optimizer.variables, m2.d_optimizer.variables):
     np.testing.assert_array_equal(x.numpy(), y.numpy())
   assert int(m2.step_counter.numpy()) == 1
+
+
+def test_ema_update_warms_up_like_tf_train_exponential_moving_average():
+  e, w = tf.Variable([0.0, 10.0]), tf.Variable([1.0, 0.0])
+  layers.ema_update([e], [w], 0.999, tf.constant(0, tf.int64))     # d = min(0.999, 1/10)
+  np.testing.assert_allclose(e.numpy(), [0.9, 1.0], rtol=1e-6)
+  e.assign([0.0, 10.0])
+  layers.ema_update([e], [w], 0.999, tf.constant(100000, tf.int64))  # warm: d = 0.999
+  np.testing.assert_allclose(e.numpy(), [0.001, 9.99], rtol=1e-4)     # float32
+  # after 1000 steps of a constant w the EMA holds (almost) none of its initial value
+  e.assign([0.0, 0.0])
+  for t in range(1000):
+    layers.ema_update([e], [w], 0.999, tf.constant(t, tf.int64))
+  assert e.numpy()[0] > 0.95                  # without the warm-up: 1 - 0.999^1000 = 0.63

@@ -71,6 +71,16 @@ def test_train_export_generate_on_lartpc(lartpc_data_dir, tmp_path, model):
   assert all(e['image'].shape == (64, 64) for e in exs)
 
   if model == 'cgan':
+    # --weights=online exports the network's own weights: other images than the EMA's
+    ema_img = img
+    training.export_workdir(os.fspath(tmp_path / 'run'), 'online')
+    m2 = tf.saved_model.load(summary['saved_model'])
+    img2 = m2.generate(class_id=tf.constant([0, 1, 1], tf.int32),
+                       seed=tf.constant([3, 4], tf.int64))['image'].numpy()
+    assert not np.array_equal(img2, ema_img)
+    assert json.loads(m2.metadata()['model_json'].numpy())['exported_weights'] == 'online'
+    with pytest.raises(ValueError, match="weights must be 'ema' or 'online'"):
+      training.export_workdir(os.fspath(tmp_path / 'run'), 'best')
     return
   # the LArTPC report on it (dummy_data's test split has 3 crops: compare with the train
   # split here, which the app itself refuses; the numbers are not the point)

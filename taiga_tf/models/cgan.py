@@ -20,7 +20,8 @@ import keras
 import tensorflow as tf
 
 from taiga_tf import noise
-from taiga_tf.models.layers import ConditionalBatchNorm, SNConv2D, SNDense, SNEmbedding, SyncBatchNorm
+from taiga_tf.models.layers import (ConditionalBatchNorm, SNConv2D, SNDense, SNEmbedding, SyncBatchNorm,
+                                     ema_update)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,6 +196,12 @@ class CGAN(keras.Model):
                 g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer,
                 step=self.step_counter)
 
+  def ema_network(self):
+    return self.g_ema
+
+  def online_network(self):
+    return self.generator
+
   def noise(self, slot, pos):
     t = tf.convert_to_tensor(self.step_counter)
     index = (t * (self.cfg.n_disc + 1) + slot) * self.global_batch_size + tf.cast(pos, tf.int64)
@@ -228,7 +235,5 @@ class CGAN(keras.Model):
 
   def update_ema(self):
     """EMA of all generator weights (incl. BN statistics); cross-replica context."""
-    decay = self.cfg.ema_decay
-    for e, w in zip(self.g_ema.weights, self.generator.weights):
-      e.assign(decay * e + (1.0 - decay) * w)
+    ema_update(self.g_ema.weights, self.generator.weights, self.cfg.ema_decay, self.step_counter)
     self.step_counter.assign_add(1)

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from taiga_tf import noise as noise_lib
 from taiga_tf.diffusion import edm
+from taiga_tf.models.layers import ema_update
 from taiga_tf.models.unet import UNet, UNetConfig
 
 NOISE_BUCKETS = (0.05, 0.2, 0.5, 1.0, 2.0, 5.0)      # sigma / sigma_data edges -> 7 buckets
@@ -70,6 +71,9 @@ class DiffusionModel(keras.Model):
   def ema_network(self):
     return self.net_ema
 
+  def online_network(self):
+    return self.net
+
   def count_params_text(self) -> str:
     return f'U-Net {self.net.count_params():,} params'
 
@@ -116,9 +120,7 @@ class DiffusionModel(keras.Model):
 
   def update_ema(self):
     """EMA of the U-Net weights, step counter + 1; cross-replica context."""
-    decay = self.cfg.ema_decay
-    for e, w in zip(self.net_ema.weights, self.net.weights):
-      e.assign(decay * e + (1.0 - decay) * w)
+    ema_update(self.net_ema.weights, self.net.weights, self.cfg.ema_decay, self.step_counter)
     self.step_counter.assign_add(1)
 
 

@@ -152,3 +152,13 @@ class ConditionalBatchNorm(keras.layers.Layer):
     g = 1.0 + self.gain(cond)
     b = self.bias(cond)
     return h * g[:, None, None, :] + b[:, None, None, :]
+
+
+def ema_update(ema_weights, weights, decay: float, step):
+  """ema <- d ema + (1 - d) w with d = min(decay, (1 + step) / (10 + step)), the warm-up of
+  tf.train.ExponentialMovingAverage(num_updates): without it a short run's EMA still holds
+  decay^step of the random initial weights (37 % after 1000 steps at 0.999)."""
+  step = tf.cast(step, tf.float32)
+  d = tf.minimum(tf.constant(decay, tf.float32), (1.0 + step) / (10.0 + step))
+  for e, w in zip(ema_weights, weights):
+    e.assign(tf.cast(d, e.dtype) * e + tf.cast(1.0 - d, e.dtype) * w)
