@@ -13,8 +13,9 @@ with `taiga_tf.evaluate` against the MC test split (the SSNet trained once,
 shared). The built-in LArTPC MC is timed in the same run (events/s per particle
 type, one process). Prints a markdown table per class: each measure per setting
 with the MC-vs-MC row, images/s and the ratio to the MC; writes
-`<output_dir>/cost_quality.json`. Runs with different settings may share an
-output_dir (in parallel too); `--table` merges their rows.
+`<output_dir>/cost_quality.json`. Each run writes its rows; runs with different
+settings may share an output_dir (in parallel too); `--table` merges the rows,
+times the MC once and prints.
 """
 import argparse
 import json
@@ -88,7 +89,8 @@ def main():
   labels = '+'.join(r['setting'] for r in rows)
   with open(os.path.join(args.output_dir, f'rows_{labels}.json'), 'w') as f:
     json.dump(rows, f, indent=1)
-  return print_table(args)
+  print(f'rows of {labels} in {args.output_dir}; `--table` times the MC and prints the table')
+  return 0
 
 
 def print_table(args) -> int:

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -58,6 +59,13 @@ def load_generated(path: str, max_examples: int) -> tuple[dict, dict]:
     for k, v in batch.items():
       cols.setdefault(k, []).append(v)
   return {k: np.concatenate(v) for k, v in cols.items()}, dict(b.info.metadata)
+
+
+def nan_quiet(fn, *args):
+  """fn(*args) without numpy's warnings: empty bins and images give NaN, on purpose."""
+  with np.errstate(all='ignore'), warnings.catch_warnings():
+    warnings.simplefilter('ignore', RuntimeWarning)
+    return fn(*args)
 
 
 class BaseContext:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import warnings
 
 import numpy as np
 
@@ -188,9 +187,7 @@ class Context(common.BaseContext):
 # ------------------------------------------------------------------ one comparison
 def compare(ctx: Context, gen: dict, cls: str, seed: int = 0) -> dict:
   """The report of one class: generated columns (image, class_id) against the MC."""
-  with np.errstate(all='ignore'), warnings.catch_warnings():
-    warnings.simplefilter('ignore', RuntimeWarning)
-    return _compare(ctx, gen, cls, seed)
+  return common.nan_quiet(_compare, ctx, gen, cls, seed)
 
 
 def _compare(ctx, gen, cls, seed):

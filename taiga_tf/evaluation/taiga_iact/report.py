@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import warnings
 
 import numpy as np
 
@@ -148,9 +147,7 @@ def _median_size_err(size_g, cls_g, size_m, cls_m, per_class=None):
 def compare(ctx: Context, gen: dict, particle: str, seed: int = 0) -> dict:
   """The report of one particle: generated columns (image, class_id, energy_bin,
   distance_bin) against the MC of that particle. Returns a dict with 'measures'."""
-  with np.errstate(all='ignore'), warnings.catch_warnings():
-    warnings.simplefilter('ignore', RuntimeWarning)    # empty bins and images give NaN, on purpose
-    return _compare(ctx, gen, particle, seed)
+  return common.nan_quiet(_compare, ctx, gen, particle, seed)
 
 
 def _compare(ctx, gen, particle, seed):
