@@ -6,10 +6,16 @@
   (TFDS 4.9 sizes shards from class-level defaults of >= 64 MiB, which would put
   a small config in one shard per split; `tfds build --num_shards=N` still wins);
 - `simulate_once`: runs a built-in MC job per particle in two processes, once,
-  cached under the download dir with a DONE.json of the jobs' summaries.
+  cached under the download dir with a DONE.json of the jobs' summaries;
+- `WorkUnits`: a builder mixin that makes a split from independent work units
+  (event files) with a picklable example maker from taiga_tf, either in this
+  process or, when `tfds build` gets `--beam_pipeline_options` (or a Beam
+  runner), as an Apache Beam pipeline: the same examples under the same keys and
+  the same metadata tallies, on DirectRunner here or Dataflow / Flink / Spark.
 """
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import json
 import zlib
@@ -54,3 +60,100 @@ def simulate_once(out_dir, fn, jobs, tag: str) -> list:
   done.write_text(json.dumps([{k: v for k, v in s.items() if k not in ('files', 'signal_files')}
                               for s in summaries], indent=1))
   return summaries
+
+
+class WorkUnits:
+  """Mixin for tfds.core.GeneratorBasedBuilder: a split from work units, local or on Beam.
+
+  The builder's `_split_generators` returns `self._generate_examples(maker, units, split)` per
+  split, where `units` is a list of picklable work units (e.g. (particle, path) of one
+  event file) and `maker` a picklable object of an importable module (Beam workers
+  import it; the builder module itself is not importable there) with
+    maker(unit, split) -> iterator of (key, example) of that split in the unit,
+    maker.tally(example) -> iterable of str: what the metadata counts of an example;
+  and the builder implements `_set_tally(split, counts: dict[str, int])`, which writes
+  the counts into `self.info.metadata`.
+
+  Without Beam options the units run in order in this process. With them (`tfds build
+  --beam_pipeline_options=...`, or DownloadConfig(beam_options=...)), each split is a
+  Beam PTransform: units -> reshuffle -> examples, and a branch that counts the tallies
+  and writes them to `<download_dir>/beam_tally/...`, read back after the pipeline
+  (`_process_pipeline_result`). TFDS orders examples by the hash of their key in both
+  modes, so both give the same records in the same shards.
+  """
+
+  def _download_and_prepare(self, dl_manager, download_config):  # pylint: disable=arguments-differ
+    self._use_beam = bool(download_config.beam_runner or download_config.beam_options)
+    cfg = self.builder_config
+    self._tally_dir = _path(dl_manager.download_dir) / 'beam_tally' / f'{self.name}-{cfg.name}-{self.version}'
+    self._beam_splits = []
+    return super()._download_and_prepare(dl_manager, download_config)
+
+  def _generate_examples(self, maker, units, split):  # pylint: disable=arguments-differ
+    """The split's examples: a generator, or a beam.PTransform when building on Beam."""
+    if getattr(self, '_use_beam', False):
+      self._tally_dir.mkdir(parents=True, exist_ok=True)
+      tally_file = self._tally_dir / f'{split}.json'
+      if tally_file.exists():
+        tally_file.unlink()
+      self._beam_splits.append(split)
+      return _beam_split(maker, list(units), split, str(tally_file))
+    return self._local_examples(maker, units, split)
+
+  def _local_examples(self, maker, units, split):
+    tally = collections.Counter()
+    for unit in units:
+      for key, ex in maker(unit, split):
+        tally.update(maker.tally(ex))
+        yield key, ex
+    self._set_tally(split, dict(tally))
+
+  def _process_pipeline_result(self, pipeline_result):
+    state = getattr(pipeline_result, 'state', None)
+    for split in self._beam_splits:
+      tally_file = self._tally_dir / f'{split}.json'
+      if not tally_file.exists():
+        raise RuntimeError(f'the Beam pipeline (state {state}) wrote no tally of split {split!r} '
+                           f'({tally_file}): the build did not finish')
+      self._set_tally(split, json.loads(tally_file.read_text()))
+
+  def _set_tally(self, split: str, counts: dict):
+    raise NotImplementedError
+
+
+def _path(p):
+  from etils import epath  # pylint: disable=g-import-not-at-top
+  return epath.Path(p)
+
+
+def _unit_examples(unit, split, maker):
+  return maker(unit, split)
+
+
+def _tally_pairs(key_example, maker):
+  return maker.tally(key_example[1])
+
+
+def _write_tally(pairs, path):
+  _path(path).write_text(json.dumps(dict(sorted(pairs)), indent=0))
+
+
+def _beam_split(maker, units, split, tally_file):
+  """The Beam PTransform of one split: PBegin -> PCollection of (key, example)."""
+  import apache_beam as beam  # pylint: disable=g-import-not-at-top
+
+  class _Split(beam.PTransform):
+
+    def expand(self, pbegin):
+      examples = (pbegin
+                  | 'Units' >> beam.Create(units)
+                  | 'Spread' >> beam.Reshuffle()
+                  | 'Examples' >> beam.FlatMap(_unit_examples, split, maker))
+      _ = (examples
+           | 'Tally' >> beam.FlatMap(_tally_pairs, maker)
+           | 'Count' >> beam.combiners.Count.PerElement()
+           | 'Gather' >> beam.combiners.ToList()
+           | 'WriteTally' >> beam.Map(_write_tally, tally_file))
+      return examples
+
+  return _Split()

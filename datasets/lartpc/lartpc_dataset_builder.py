@@ -33,11 +33,13 @@ from etils import epath
 
 from taiga_tf import tfds_builders
 from taiga_tf.detectors.lartpc.detector import CLASSES, LABELS, PARTICLES
+from taiga_tf.detectors.lartpc import examples
 from taiga_tf.detectors.lartpc.formats import larcv3, npy_arrays
 
-PDG_TO_PARTICLE = {13: 'muon', -13: 'muon', 211: 'pion', -211: 'pion', 2212: 'proton',
-                   11: 'electron', -11: 'electron', 22: 'photon'}
-TRACK_PARTICLES = ('muon', 'pion', 'proton')
+PDG_TO_PARTICLE = examples.PDG_TO_PARTICLE
+TRACK_PARTICLES = examples.TRACK_PARTICLES
+crop_and_keep = examples.crop_and_keep
+_split_of = examples.split_of
 SPLIT_FRACTIONS = tfds_builders.SPLIT_FRACTIONS
 
 
@@ -55,10 +57,6 @@ class LArTPCBuilderConfig(tfds.core.BuilderConfig):
   num_shards: int | None = None
 
 
-def _split_of(key: str) -> str:
-  return tfds_builders.split_of(key)
-
-
 def _simulate_particle(args):
   particle, n_events, seed, out_dir = args
   from taiga_tf.detectors.lartpc.mc import simulate  # pylint: disable=g-import-not-at-top
@@ -66,17 +64,8 @@ def _simulate_particle(args):
                             log=print)
 
 
-def crop_and_keep(charge, label, size, min_occupancy):
-  """The size x size crop around the charge-weighted centre, or None when too empty."""
-  from taiga_tf.detectors.lartpc.mc.simulate import crop  # pylint: disable=g-import-not-at-top
-  if charge.shape[0] < size or charge.shape[1] < size:
-    raise ValueError(f'image {charge.shape} is smaller than the {size} x {size} crop')
-  c, l = crop(charge, size, label)
-  occ = float(np.mean(c != 0))
-  return (c, l, occ) if occ > min_occupancy else None
-
-
-class Builder(tfds_builders.ConfiguredShards, tfds.core.GeneratorBasedBuilder):
+class Builder(tfds_builders.WorkUnits, tfds_builders.ConfiguredShards,
+              tfds.core.GeneratorBasedBuilder):
   """LArTPC 64 x 64 crops of tracks and electromagnetic showers."""
 
   VERSION = tfds.core.Version('1.0.0')
@@ -146,7 +135,9 @@ class Builder(tfds_builders.ConfiguredShards, tfds.core.GeneratorBasedBuilder):
     cfg = self.builder_config
     if cfg.source == 'npy':
       files = self._npy_files(epath.Path(dl_manager.manual_dir))
-      return {name: self._generate_examples(('npy', files), name) for name, _ in SPLIT_FRACTIONS}
+      units = [('npy', split, kind, os.fspath(p)) for (split, kind), p in files.items()]
+      return {name: self._generate_examples(self._maker(), units, name)
+              for name, _ in SPLIT_FRACTIONS}
     if cfg.source == 'simulated':
       files = self._simulate(epath.Path(dl_manager.download_dir))
     else:
@@ -159,7 +150,8 @@ class Builder(tfds_builders.ConfiguredShards, tfds.core.GeneratorBasedBuilder):
     for path in files:
       with larcv3.Larcv3Reader(path) as f:
         present |= {_split_of(f'{path.name}/{i}') for i in range(len(f))}
-    return {name: self._generate_examples(('larcv3', files), name) for name, _ in SPLIT_FRACTIONS
+    units = [('larcv3', os.fspath(p)) for p in files]
+    return {name: self._generate_examples(self._maker(), units, name) for name, _ in SPLIT_FRACTIONS
             if name in present}
 
   # ---------------------------------------------------------------- sources
@@ -185,65 +177,12 @@ class Builder(tfds_builders.ConfiguredShards, tfds.core.GeneratorBasedBuilder):
     return files
 
   # ---------------------------------------------------------------- examples
-  def _generate_examples(self, source, split):
-    kind, files = source
-    return self._npy_examples(files, split) if kind == 'npy' else self._larcv3_examples(files, split)
-
-  def _count(self, split, ex):
-    counts = self.info.metadata.setdefault('class_counts', {}).setdefault(split, [0] * len(CLASSES))
-    counts[ex['class_id']] += 1
-
-  def _npy_examples(self, files, split):
+  def _maker(self):
     cfg = self.builder_config
-    self.info.metadata.setdefault('class_counts', {})[split] = [0] * len(CLASSES)
-    src_split = 'test' if split == 'test' else 'train'
-    for kind in ('tracks', 'showers'):
-      path = files[(src_split, kind)]
-      for i, img in npy_arrays.read_images(path, cfg.crop):
-        if src_split == 'train' and (_split_of(f'{path.name}/{i}') == 'validation') != (split == 'validation'):
-          continue
-        ex = {'image': img, 'charge': img.astype(np.float32) * (cfg.full_scale / 255.0),
-              'label': np.zeros_like(img), 'has_label': False,
-              'class_id': CLASSES.index(kind[:-1]), 'class_known': True, 'particle': 'unknown',
-              'momentum': -1.0, 'occupancy': float(np.mean(img != 0)), 'file': path.name,
-              'run': -1, 'subrun': -1, 'event': -1, 'entry': i, 'projection': 0}
-        self._count(split, ex)
-        yield f'{path.name}/{i}', ex
+    return examples.ExampleMaker(crop=cfg.crop, min_occupancy=cfg.min_occupancy,
+                                 full_scale=cfg.full_scale, producer=cfg.producer,
+                                 label_producer=cfg.label_producer)
 
-  def _larcv3_examples(self, files, split):
-    cfg = self.builder_config
-    from taiga_tf.detectors.lartpc.mc.simulate import to_uint8  # pylint: disable=g-import-not-at-top
-    self.info.metadata.setdefault('class_counts', {})[split] = [0] * len(CLASSES)
-    for path in files:
-      name = path.name
-      with larcv3.Larcv3Reader(path) as f:
-        have_label = cfg.label_producer in f.sparse2d_producers
-        for i in range(len(f)):
-          if _split_of(f'{name}/{i}') != split:
-            continue
-          ev = f.read(i, cfg.producer)
-          lab_ev = f.read(i, cfg.label_producer) if have_label else None
-          truth = f.truth(i)
-          particle = PDG_TO_PARTICLE.get(int(truth['pdg']), 'unknown') if truth is not None else 'unknown'
-          for k, proj in enumerate(ev.projections):
-            label = (lab_ev.projections[k].dense().astype(np.uint8) if have_label
-                     else np.zeros(proj.shape, np.uint8))
-            kept = crop_and_keep(proj.dense(), label, cfg.crop, cfg.min_occupancy)
-            if kept is None:
-              continue
-            charge, lab, occ = kept
-            if particle != 'unknown':
-              cls, known = CLASSES.index('track' if particle in TRACK_PARTICLES else 'shower'), True
-            elif have_label and (lab > 0).any():
-              q = [charge[lab == v].sum() for v in (1, 2)]
-              cls, known = int(np.argmax(q)), True
-            else:
-              cls, known = 0, False
-            ex = {'image': to_uint8(charge, cfg.full_scale), 'charge': charge.astype(np.float32),
-                  'label': lab, 'has_label': have_label, 'class_id': cls, 'class_known': known,
-                  'particle': particle,
-                  'momentum': float(truth['momentum']) if truth is not None else -1.0,
-                  'occupancy': occ, 'file': name, 'run': ev.event_id[0], 'subrun': ev.event_id[1],
-                  'event': ev.event_id[2], 'entry': i, 'projection': proj.projection_id}
-            self._count(split, ex)
-            yield f'{name}/{i}/{proj.projection_id}', ex
+  def _set_tally(self, split, counts):
+    self.info.metadata.setdefault('class_counts', {})[split] = [
+        int(counts.get(f'class/{k}', 0)) for k in range(len(CLASSES))]

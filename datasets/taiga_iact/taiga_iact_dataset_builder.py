@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 
 from absl import logging
 import numpy as np
@@ -39,42 +38,18 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from taiga_tf.detectors.taiga_iact import camera as camera_lib
+from taiga_tf.detectors.taiga_iact import examples
 from taiga_tf import tfds_builders
-from taiga_tf.detectors.taiga_iact import hillas
 from taiga_tf.detectors.taiga_iact.formats import taiga_text
 
-PARTICLES = ('gamma', 'proton')
+PARTICLES = examples.PARTICLES
 SPLIT_FRACTIONS = tfds_builders.SPLIT_FRACTIONS
-HILLAS_KEYS = ('size', 'n_pixels', 'cog_x', 'cog_y', 'length', 'width', 'psi', 'dist',
-               'alpha', 'miss', 'con2', 'skewness', 'kurtosis')
-CLEANING = {'picture_pe': 14.0, 'boundary_pe': 7.0, 'brightest_island': True}
-DISTANCE_RANGES = {'impact': (0.0, 500.0, 'm'), 'offset': (0.0, 6.0, 'deg')}
-_SIGNAL_NAME = re.compile(r'^(?P<stem>.+)_c\.txt(\.gz)?$')
-_NSB_NAME = re.compile(r'^(?P<stem>.+)_cb[0-9.]+\.txt(\.gz)?$')
+HILLAS_KEYS = examples.HILLAS_KEYS
+CLEANING = examples.CLEANING
+DISTANCE_RANGES = examples.DISTANCE_RANGES
+pair_signal_files = examples.pair_signal_files
+_split_of = examples.split_of
 EVENT_FILE_PATTERNS = ('*.txt', '*.txt.gz')
-
-
-def pair_signal_files(paths) -> list:
-  """[(events file, its signal file or None)] of a particle's files.
-
-  `<stem>_cbN.txt` pairs with `<stem>_c.txt` (several NSB levels may share one
-  signal file); a `_c` file with a partner is not read as events of its own; a
-  `_c` file alone is its own signal.
-  """
-  paths = sorted(paths, key=lambda p: os.path.basename(os.fspath(p)))
-  by_name = {os.path.basename(os.fspath(p)): p for p in paths}
-  used, out = set(), []
-  for name, p in by_name.items():
-    m = _NSB_NAME.match(name)
-    partner = m and next((c for c in (f'{m["stem"]}_c.txt', f'{m["stem"]}_c.txt.gz')
-                          if c in by_name), None)
-    if partner:
-      used.update((name, partner))
-      out.append((p, by_name[partner]))
-  for name, p in by_name.items():
-    if name not in used:
-      out.append((p, p if _SIGNAL_NAME.match(name) else None))
-  return sorted(out, key=lambda pq: os.path.basename(os.fspath(pq[0])))
 
 
 @dataclasses.dataclass
@@ -91,11 +66,6 @@ class TaigaIactConfig(tfds.core.BuilderConfig):
   num_shards: int | None = None     # per split; None = TFDS's size-based choice
 
 
-def _split_of(particle: str, file_name: str, n_shower: int) -> str:
-  """All core scatterings of one shower land in the same split."""
-  return tfds_builders.split_of(f'{particle}/{file_name}/{n_shower}')
-
-
 def _simulate_particle(args):
   particle, n_events, seed, out_dir = args
   from taiga_tf.detectors.taiga_iact.mc import simulate  # pylint: disable=g-import-not-at-top
@@ -103,7 +73,8 @@ def _simulate_particle(args):
   return simulate.write_run(cfg, out_dir, n_events, seed, log=print)
 
 
-class Builder(tfds_builders.ConfiguredShards, tfds.core.GeneratorBasedBuilder):
+class Builder(tfds_builders.WorkUnits, tfds_builders.ConfiguredShards,
+              tfds.core.GeneratorBasedBuilder):
   """TAIGA-IACT camera images of gamma and proton showers."""
 
   VERSION = tfds.core.Version('1.1.0')
@@ -139,10 +110,8 @@ class Builder(tfds_builders.ConfiguredShards, tfds.core.GeneratorBasedBuilder):
 
   def _edges(self):
     cfg = self.builder_config
-    e = np.geomspace(cfg.energy_range[0], cfg.energy_range[1], cfg.n_energy_bins + 1)
-    lo, hi, _ = DISTANCE_RANGES[cfg.distance]
-    d = np.linspace(lo, hi, cfg.n_distance_bins + 1)
-    return e, d
+    return examples.class_edges(cfg.energy_range, cfg.n_energy_bins, cfg.distance,
+                                cfg.n_distance_bins)
 
   def _info(self) -> tfds.core.DatasetInfo:
     cfg = self.builder_config
@@ -207,7 +176,9 @@ class Builder(tfds_builders.ConfiguredShards, tfds.core.GeneratorBasedBuilder):
       files = self._simulate(epath.Path(dl_manager.download_dir))
     else:
       raise ValueError(f"source must be 'simulated' or 'mc', got {cfg.source!r}")
-    return {name: self._generate_examples(files, name) for name, _ in SPLIT_FRACTIONS}
+    units = [(p, os.fspath(f), s if s is None else os.fspath(s))
+             for p in PARTICLES for f, s in files[p]]
+    return {name: self._generate_examples(self._maker(), units, name) for name, _ in SPLIT_FRACTIONS}
 
   def _manual_files(self, root: epath.Path):
     files = {}
@@ -241,103 +212,18 @@ class Builder(tfds_builders.ConfiguredShards, tfds.core.GeneratorBasedBuilder):
     return {p: pair_signal_files((out / p).glob('*.txt')) for p in PARTICLES}
 
   # ---------------------------------------------------------------- examples
-  def _generate_examples(self, files, split, batch=256):
-    """Examples of one split; records its per-particle class counts in the metadata."""
-    cam = self._camera
-    table = hillas.neighbour_table(cam)
-    e_edges, d_edges = self._edges()
+  def _maker(self):
     cfg = self.builder_config
-    counts = {p: np.zeros(cfg.n_energy_bins * cfg.n_distance_bins, np.int64) for p in PARTICLES}
-    n_signal = {p: 0 for p in PARTICLES}
-    for ex_key, ex in self._split_examples(files, split, batch, cam, table, e_edges, d_edges):
-      counts[ex['particle']][ex['class_id']] += 1
-      n_signal[ex['particle']] += int(ex['has_signal'])
-      yield ex_key, ex
+    return examples.ExampleMaker(camera=cfg.camera, distance=cfg.distance,
+                                 energy_range=cfg.energy_range, n_energy_bins=cfg.n_energy_bins,
+                                 n_distance_bins=cfg.n_distance_bins)
+
+  def _set_tally(self, split, counts):
+    """Per-particle class counts and signal counts of a split, into the metadata."""
+    cfg = self.builder_config
+    n = cfg.n_energy_bins * cfg.n_distance_bins
+    classes = {p: [int(counts.get(f'class/{p}/{k}', 0)) for k in range(n)] for p in PARTICLES}
+    signal = {p: int(counts.get(f'signal/{p}', 0)) for p in PARTICLES}
     # metadata.json is written after all splits are generated
-    self.info.metadata.setdefault('class_counts', {})[split] = {
-        p: c.tolist() for p, c in counts.items()}
-    self.info.metadata.setdefault('signal_counts', {})[split] = n_signal
-
-  def _split_examples(self, files, split, batch, cam, table, e_edges, d_edges):
-    for particle in PARTICLES:
-      for path, signal_path in files[particle]:
-        # the split, the key and `file` do not depend on compression: x_cb4.txt.gz is x_cb4.txt
-        name = os.path.basename(os.fspath(path)).removesuffix('.gz')
-        pending = []
-        in_split = lambda h: _split_of(particle, name, h['n_shower']) == split  # pylint: disable=cell-var-from-loop
-        for block, sig in _with_signal(path, signal_path, in_split):
-          amps = block.amplitudes(cam)
-          if sig is block:
-            sig = amps
-          elif sig is not None:
-            sig = sig.amplitudes(cam)
-          pending.append((block, amps, sig))
-          if len(pending) == batch:
-            yield from self._examples(pending, particle, name, cam, table, e_edges, d_edges)
-            pending = []
-        if pending:
-          yield from self._examples(pending, particle, name, cam, table, e_edges, d_edges)
-
-  def _examples(self, pending, particle, name, cam, table, e_edges, d_edges):
-    cfg = self.builder_config
-    blocks = [b for b, _, _ in pending]
-    amps = np.stack([a for _, a, _ in pending])
-    zeros = np.zeros(cam.n_pixels, np.float32)
-    signals = cam.to_square(np.stack([zeros if s is None else s for _, _, s in pending]))
-    h = lambda k: np.array([b.header[k] for b in blocks], dtype=np.float64)
-    sx, sy, offset = camera_lib.source_position(h('src_theta'), h('src_phi'),
-                                                h('tel_theta'), h('tel_phi'))
-    par, _ = hillas.clean_and_parametrize(
-        cam, amps, CLEANING['picture_pe'], CLEANING['boundary_pe'],
-        CLEANING['brightest_island'], np.stack([sx, sy], -1), table)
-    impact = np.hypot(h('x_ground'), h('y_ground'))
-    dist = impact if cfg.distance == 'impact' else offset
-    e_bin = np.clip(np.searchsorted(e_edges, h('energy'), side='right') - 1, 0, len(e_edges) - 2)
-    d_bin = np.clip(np.searchsorted(d_edges, dist, side='right') - 1, 0, len(d_edges) - 2)
-    images = cam.to_square(amps)
-    par = {k: v if k == 'n_pixels' else np.nan_to_num(v) for k, v in par.items()}  # NaN: empty
-    for i, b in enumerate(blocks):
-      yield f'{particle}/{name}/{b.line}', {
-          'image': images[i],
-          'image_signal': signals[i], 'has_signal': pending[i][2] is not None,
-          'particle': particle,
-          'energy': b.energy, 'impact_distance': impact[i],
-          'core_x': b.x_ground, 'core_y': b.y_ground,
-          'source_offset': offset[i], 'source_x': sx[i], 'source_y': sy[i],
-          'xmax': b.xmax, 'file': name, 'n_shower': b.n_shower, 'i_scat': b.i_scat,
-          'hillas': {k: par[k][i] for k in HILLAS_KEYS},
-          'energy_bin': e_bin[i], 'distance_bin': d_bin[i],
-          'class_id': int(e_bin[i] * cfg.n_distance_bins + d_bin[i]),
-      }
-
-
-def _with_signal(path, signal_path, keep):
-  """(event block, its signal block | the block itself | None) of an events file.
-
-  The `_c` file is read in step with the `_cbN` file (both streaming); an event
-  missing from either, or out of order, is an error naming both files and lines.
-  """
-  events = taiga_text.read_events(path, keep=keep)
-  if signal_path is None:
-    yield from ((b, None) for b in events)
-    return
-  if os.fspath(signal_path) == os.fspath(path):
-    yield from ((b, b) for b in events)
-    return
-  signals = taiga_text.read_events(signal_path, keep=keep)
-  key = lambda b: (b.header['n_shower'], b.header['i_scat'])
-  for b in events:
-    s = next(signals, None)
-    if s is None or key(s) != key(b):
-      where = (f'{s.path}:{s.line} has n_shower={key(s)[0]} i_scat={key(s)[1]}' if s is not None
-               else f'{os.fspath(signal_path)} has no more events')
-      raise taiga_text.FormatError(
-          f'{b.path}:{b.line}: event n_shower={key(b)[0]} i_scat={key(b)[1]} has no signal '
-          f'event in step: {where} (a _cbN file and its _c file must list the same events '
-          'in the same order)')
-    yield b, s
-  extra = next(signals, None)
-  if extra is not None:
-    raise taiga_text.FormatError(
-        f'{extra.path}:{extra.line}: signal event n_shower={key(extra)[0]} '
-        f'i_scat={key(extra)[1]} has no event in {os.fspath(path)}')
+    self.info.metadata.setdefault('class_counts', {})[split] = classes
+    self.info.metadata.setdefault('signal_counts', {})[split] = signal
