@@ -13,6 +13,15 @@ a file, when it is an existing folder that this writer did not write (also with
 overwrite: only a dataset of the same name is ever replaced, and only once the new
 one is complete), and when another process is writing into it (an exclusive
 flock on `<output_dir>.lock`, released by the OS if that process dies).
+
+Several workers (machines sharing the file system, or processes) may write one
+dataset: worker i of N writes its own block of shards into the same
+`.incomplete/` folder; each holds a shared flock on `<output_dir>.lock` (so a
+one-process run cannot start beside them) and an exclusive one on
+`<output_dir>.worker-i-of-N.lock` (so two workers cannot take the same block).
+Whoever finds every shard written when it finishes renames the folder into
+place (`finalize_if_complete`, under `<output_dir>.finalize.lock`): the result
+is the one-process run's folder, shard for shard.
 """
 from __future__ import annotations
 
@@ -41,35 +50,57 @@ def written_by(path: str, name: str) -> bool:
 
 
 class OutputLock:
-  """An exclusive, non-blocking flock on `<output_dir>.lock` (held while open)."""
+  """A non-blocking flock on `<output_dir><suffix>` (held while open).
 
-  def __init__(self, output_dir: str):
-    self.path = output_dir + '.lock'
+  Exclusive: the file names the holder and is removed on release. Shared (the
+  workers of one multi-worker run): several holders, no exclusive one; the file stays.
+  """
+
+  def __init__(self, output_dir: str, suffix: str = '.lock', shared: bool = False):
+    self.path, self.shared = output_dir + suffix, shared
     self._f = open(self.path, 'a+')   # pylint: disable=consider-using-with
     try:
-      fcntl.flock(self._f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      fcntl.flock(self._f, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
       self._f.seek(0)
-      who = self._f.read().strip() or 'another process'
+      who = self._f.read().strip() or 'other worker processes'
       self._f.close()
       raise OutputDirError(f'{output_dir} is being written by {who} (lock {self.path}); wait '
                            'for it to finish or stop it first') from None
-    self._f.seek(0)
-    self._f.truncate()
-    self._f.write(f'taiga_tf pid {os.getpid()}')
-    self._f.flush()
+    if not shared:
+      self._f.seek(0)
+      self._f.truncate()
+      self._f.write(f'taiga_tf pid {os.getpid()}')
+      self._f.flush()
 
   def release(self):
     if not self._f.closed:
-      try:
-        os.remove(self.path)
-      except FileNotFoundError:
-        pass
+      if not self.shared:
+        try:
+          os.remove(self.path)
+        except FileNotFoundError:
+          pass
       self._f.close()
 
 
-def claim_output_dir(output_dir: str, name: str, overwrite: bool) -> OutputLock:
-  """Checks `output_dir` before any work and locks it for this process."""
+class _Locks:
+  """A worker's locks; the last worker out removes the shared lock file."""
+
+  def __init__(self, output_dir, locks):
+    self.output_dir, self.locks = output_dir, locks
+
+  def release(self):
+    for lock in reversed(self.locks):
+      lock.release()
+    try:
+      OutputLock(self.output_dir).release()
+    except OutputDirError:
+      pass      # other workers still hold it
+
+
+def claim_output_dir(output_dir: str, name: str, overwrite: bool, worker: tuple = (0, 1)):
+  """Checks `output_dir` before any work and locks it for this process (or worker
+  (index, count) of a multi-worker run); returns the lock (`.release()`)."""
   out = os.path.abspath(output_dir)
   parent = os.path.dirname(out)
   if os.path.exists(out) and not os.path.isdir(out):
@@ -88,7 +119,15 @@ def claim_output_dir(output_dir: str, name: str, overwrite: bool) -> OutputLock:
     raise OutputDirError(f'cannot create {parent}: {e.strerror}') from None
   if not os.access(parent, os.W_OK):
     raise OutputDirError(f'{parent} is not writable')
-  return OutputLock(out)
+  index, count = worker
+  if count == 1:
+    return OutputLock(out)
+  shared = OutputLock(out, shared=True)
+  try:
+    return _Locks(out, [shared, OutputLock(out, f'.worker-{index}-of-{count}.lock')])
+  except OutputDirError:
+    shared.release()
+    raise
 
 
 class DatasetWriter:
@@ -114,8 +153,10 @@ class DatasetWriter:
                          f'or delete it')
     else:
       os.makedirs(self.tmp, exist_ok=True)
-      with open(state_path, 'w') as f:
+      # atomic: a worker starting beside this one reads all of it or nothing
+      with open(f'{state_path}.{os.getpid()}.tmp', 'w') as f:
         json.dump(state, f, indent=1)
+      os.replace(f'{state_path}.{os.getpid()}.tmp', state_path)
 
   def shard_path(self, k: int) -> str:
     return os.path.join(self.tmp, f'{self.name}-train.tfrecord-{k:05d}-of-{self.n_shards:05d}')
@@ -128,6 +169,26 @@ class DatasetWriter:
 
   def open_shard(self, k: int) -> '_ShardWriter':
     return _ShardWriter(self, k)
+
+  def worker_shards(self, index: int, count: int) -> list[int]:
+    """Worker `index` of `count`: a contiguous block of the shards."""
+    if count > self.n_shards:
+      raise ValueError(f'{count} workers for {self.n_shards} shards: give --num_shards of at '
+                       f'least {count} (the same in every worker and in any rerun)')
+    return list(range(index * self.n_shards // count, (index + 1) * self.n_shards // count))
+
+  def finalize_if_complete(self, metadata: dict, description: str) -> str | None:
+    """finalize() when every shard is written (by any worker), else None. Once only:
+    under `<output_dir>.finalize.lock`, and a folder already renamed is left alone."""
+    with open(self.output_dir + '.finalize.lock', 'a+') as f:
+      fcntl.flock(f, fcntl.LOCK_EX)
+      if not os.path.isdir(self.tmp):
+        return self.output_dir if written_by(self.output_dir, self.name) else None
+      if self.pending_shards():
+        return None
+      out = self.finalize(metadata, description)
+      os.remove(self.output_dir + '.finalize.lock')   # a later claim finds the dataset itself
+      return out
 
   def finalize(self, metadata: dict, description: str) -> str:
     """Writes dataset_info.json & co. and renames the folder into place."""
@@ -209,4 +270,4 @@ def serialize_generated(image: np.ndarray, ints: dict, level: int = 1) -> bytes:
       zlib.compress(np.ascontiguousarray(image, np.float32).tobytes(), level))
   for k, v in ints.items():
     f[k].int64_list.value.append(int(v))
-  return ex.SerializeToString()
+  return ex.SerializeToString(deterministic=True)   # map keys sorted: the same bytes in any process

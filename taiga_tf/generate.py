@@ -7,6 +7,10 @@ Plans: imbalanced (the MC's class frequencies), balanced (uniform over energy
 bins, MC distances within a bin), counts:<file.json> (explicit per-class
 counts). Example i depends only on (seed, i); an interrupted run resumes when
 started again with the same arguments; the output appears only when complete.
+
+On N machines sharing a file system (or N processes), run the same command with
+--num_workers=N --worker_index=i (and an explicit --num_shards >= N) on each; the
+last worker to finish completes the dataset, identical to the one-machine run's.
 """
 import json
 
@@ -30,6 +34,9 @@ flags.DEFINE_integer('num_steps', None, 'Diffusion exports: sampler steps (defau
 flags.DEFINE_float('guidance', None, 'Diffusion exports: classifier-free guidance weight (1: none).')
 flags.DEFINE_string('data_dir', None, "The training dataset's data_dir (default: the model's).")
 flags.DEFINE_bool('overwrite', False, 'Replace an existing output_dir.')
+flags.DEFINE_integer('num_workers', 1, 'Workers sharing the plan (each writes its own shards '
+                     'of one --output_dir on a shared file system).')
+flags.DEFINE_integer('worker_index', 0, 'This worker: 0 .. num_workers-1.')
 flags.mark_flags_as_required(['model', 'output_dir'])
 
 
@@ -43,9 +50,14 @@ def main(argv):
         num_examples=FLAGS.num_examples, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
         num_shards=FLAGS.num_shards, jit_compile=FLAGS.jit_compile, data_dir=FLAGS.data_dir,
         overwrite=FLAGS.overwrite, sampler=FLAGS.sampler, num_steps=FLAGS.num_steps,
-        guidance=FLAGS.guidance)
+        guidance=FLAGS.guidance, num_workers=FLAGS.num_workers, worker_index=FLAGS.worker_index)
     s = generation.generate(cfg)
     print(json.dumps(s, default=str))
+    if not s['complete']:
+      print(f"taiga_tf.generate: worker {FLAGS.worker_index} of {FLAGS.num_workers}: "
+            f"{s['generated_now']} examples in {s['seconds']:.1f} s; the dataset is completed by "
+            'the last worker to finish')
+      return
     print(f"taiga_tf.generate: {s['num_examples']} examples ({FLAGS.plan}) in {s['output_dir']}: "
           f"{s['generated_now']} generated in {s['seconds']:.1f} s ({s['images_per_s']:.0f} images/s "
           f"end to end, sampler {s['sampling_images_per_s']:.0f} images/s)")

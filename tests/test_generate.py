@@ -276,3 +276,85 @@ def test_app_prints_one_line_errors_and_no_tensorflow_noise(tmp_path):
   assert out.returncode == 2
   assert out.stderr.strip() == 'taiga_tf.generate: error: batch_size must be >= 1, got 0'
   assert out.stdout == ''
+
+
+def _shard_bytes(path):
+  return {f.name: f.read_bytes() for f in sorted(path.iterdir()) if '.tfrecord-' in f.name}
+
+
+def test_workers_write_the_one_process_dataset(smoke_saved_model, dummy_data_dir, tmp_path):
+  """Worker 1 then worker 0 of 2: the second completes it; shards equal the one-process run's."""
+  kw = dict(plan='imbalanced', num_examples=150, seed=5, num_shards=5, batch_size=32)
+  one = generation.generate(_cfg(smoke_saved_model, dummy_data_dir, tmp_path / 'one', **kw),
+                            log=lambda *x: None)
+  out = tmp_path / 'multi'
+  logs = []
+  w1 = generation.generate(_cfg(smoke_saved_model, dummy_data_dir, out, num_workers=2,
+                                worker_index=1, **kw), log=logs.append)
+  assert not w1['complete'] and w1['output_dir'] is None and not out.exists()
+  assert w1['generated_now'] == 150 - 60              # shards 2-4 of 0-4: bounds 0,30,60,...
+  assert any('still being written by other workers' in line for line in logs)
+  w0 = generation.generate(_cfg(smoke_saved_model, dummy_data_dir, out, num_workers=2,
+                                worker_index=0, **kw), log=lambda *x: None)
+  assert w0['complete'] and w0['generated_now'] == 60 and one['complete']
+  assert _shard_bytes(out) == _shard_bytes(tmp_path / 'one') and len(_shard_bytes(out)) == 5
+  a, b = tfds.builder_from_directory(str(tmp_path / 'one')), tfds.builder_from_directory(str(out))
+  assert a.info.metadata == b.info.metadata
+  assert a.info.splits['train'].shard_lengths == b.info.splits['train'].shard_lengths
+  assert sorted(os.listdir(tmp_path)) == ['multi', 'one']      # no locks, no .incomplete left
+
+
+@pytest.mark.parametrize('kw,pattern', [
+    (dict(num_workers=2, worker_index=2, num_shards=4), 'worker_index must be in 0..num_workers-1'),
+    (dict(num_workers=0), 'num_workers >= 1'),
+    (dict(num_workers=2, worker_index=0), 'several workers need an explicit --num_shards'),
+])
+def test_bad_worker_arguments_fail_before_any_work(smoke_saved_model, dummy_data_dir, tmp_path,
+                                                   kw, pattern):
+  with pytest.raises(ValueError, match=pattern):
+    generation.generate(_cfg(smoke_saved_model, dummy_data_dir, tmp_path / 'x', plan='imbalanced',
+                             num_examples=8, **kw))
+  assert os.listdir(tmp_path) == []
+
+
+def test_more_workers_than_shards_is_an_error(smoke_saved_model, dummy_data_dir, tmp_path):
+  with pytest.raises(ValueError, match='3 workers for 2 shards: give --num_shards of at least 3'):
+    generation.generate(_cfg(smoke_saved_model, dummy_data_dir, tmp_path / 'x', plan='imbalanced',
+                             num_examples=8, num_shards=2, num_workers=3), log=lambda *x: None)
+
+
+def test_worker_locks_refuse_a_twin_worker_and_a_one_process_run(tmp_path):
+  from taiga_tf.dataset_writer import OutputDirError, claim_output_dir
+  out = str(tmp_path / 'gen')
+  w0 = claim_output_dir(out, 'n', False, (0, 2))
+  w1 = claim_output_dir(out, 'n', False, (1, 2))        # another worker: fine
+  with pytest.raises(OutputDirError, match=r'worker-0-of-2.lock'):
+    claim_output_dir(out, 'n', False, (0, 2))          # the same worker twice
+  with pytest.raises(OutputDirError, match='being written by other worker processes'):
+    claim_output_dir(out, 'n', False)                  # a one-process run beside workers
+  w0.release()
+  w1.release()
+  claim_output_dir(out, 'n', False).release()          # all gone: free again
+  assert os.listdir(tmp_path) == []
+
+
+def test_two_worker_processes_through_the_cli(smoke_saved_model, dummy_data_dir, tmp_path):
+  """Two `python -m taiga_tf.generate` workers at once: the shards are the one-process run's, byte
+  for byte (records are serialized with sorted map keys, the same in any process)."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', TF_NUM_INTRAOP_THREADS='1')
+  args = [sys.executable, '-m', 'taiga_tf.generate', f'--model={smoke_saved_model}',
+          '--plan=balanced', '--num_examples=96', '--seed=7', '--num_shards=4',
+          f'--data_dir={dummy_data_dir}', '--batch_size=16', '--jit_compile=false']
+  procs = [subprocess.Popen(args + [f'--output_dir={tmp_path / "multi"}', '--num_workers=2',
+                                    f'--worker_index={i}'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+           for i in (0, 1)]
+  outs = [p.communicate(timeout=300) for p in procs]
+  assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+  last = [o[0].strip().splitlines()[-1] for o in outs]
+  assert sum('taiga_tf.generate: 96 examples (balanced)' in line for line in last) >= 1, last
+  r = subprocess.run(args + [f'--output_dir={tmp_path / "one"}'], capture_output=True, text=True,
+                     env=env, timeout=300)
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert _shard_bytes(tmp_path / 'multi') == _shard_bytes(tmp_path / 'one')
+  assert sorted(os.listdir(tmp_path)) == ['multi', 'one']
