@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from taiga_tf import data as data_lib
-from taiga_tf import detectors, metrics, plotting
+from taiga_tf import cluster, detectors, metrics, plotting
 from taiga_tf import preprocessing as prep_lib
 from taiga_tf.model_kinds import KINDS
 
@@ -75,38 +75,9 @@ class TrainConfig:
 
 
 # ---------------------------------------------------------------- devices
-def configure_devices(num_cpu_devices: int):
-  """Splits the CPU into N logical devices (must run before TF initialises them)."""
-  if num_cpu_devices > 1:
-    cpu = tf.config.list_physical_devices('CPU')[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * num_cpu_devices)
-
-
-def make_strategy(num_cpu_devices: int = 1) -> tf.distribute.Strategy:
-  """MirroredStrategy over all GPUs, or over N virtual CPUs, else the default."""
-  gpus = tf.config.list_logical_devices('GPU')
-  if gpus:
-    return tf.distribute.MirroredStrategy([d.name for d in gpus])
-  cpus = tf.config.list_logical_devices('CPU')
-  if num_cpu_devices > 1:
-    if len(cpus) < num_cpu_devices:
-      raise RuntimeError(f'asked for {num_cpu_devices} CPU devices, TF has {len(cpus)}: '
-                         'configure_devices() must run before TensorFlow uses the CPU')
-    return tf.distribute.MirroredStrategy([d.name for d in cpus[:num_cpu_devices]])
-  return tf.distribute.get_strategy()
-
-
-def resolve_jit(flag: str, strategy) -> bool:
-  """XLA by default on GPUs only; never with MirroredStrategy on CPU devices."""
-  on_gpu = bool(tf.config.list_logical_devices('GPU'))
-  if flag == 'auto':
-    return on_gpu
-  jit = flag in ('true', 'True', '1', True)
-  if jit and not on_gpu and strategy.num_replicas_in_sync > 1:
-    print('train: jit_compile disabled: XLA does not combine with MirroredStrategy on CPU')
-    return False
-  return jit
+configure_devices = cluster.configure_devices     # one machine or several: taiga_tf.cluster
+make_strategy = cluster.make_strategy
+resolve_jit = cluster.resolve_jit
 
 
 def train_particle(cfg: TrainConfig):
@@ -175,9 +146,12 @@ def make_step_fn(model, strategy, jit: bool):
   return step
 
 
-def checkpoint_manager(model, workdir):
+def checkpoint_manager(model, workdir, run_role: cluster.Role | None = None):
+  """Saves and restores <workdir>/checkpoints (a worker that is not the chief saves into
+  a scratch folder and restores from the chief's: taiga_tf.cluster)."""
   ckpt = tf.train.Checkpoint(**model.checkpoint_items())
-  return tf.train.CheckpointManager(ckpt, os.path.join(workdir, 'checkpoints'), max_to_keep=3)
+  return cluster.CheckpointManager(ckpt, os.path.join(workdir, 'checkpoints'),
+                                   run_role or cluster.Role())
 
 
 def model_info(cfg: TrainConfig, spec, prep, model, state=None) -> dict:
@@ -288,6 +262,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
   stored = stored_config(cfg.workdir)
   check_resume(cfg, stored)
   os.makedirs(cfg.workdir, exist_ok=True)
+  run_role = cluster.role()
   strategy = make_strategy(cfg.num_cpu_devices)
   jit = resolve_jit(cfg.jit_compile, strategy)
   spec = data_lib.open_dataset(cfg.dataset, cfg.data_dir)
@@ -296,9 +271,10 @@ def train(cfg: TrainConfig, log=print) -> dict:
   state = _load_state(cfg, stored, spec, prep, log)
   model = build_model(cfg, spec.detector, strategy, state)
   info = model_info(cfg, spec, prep, model, state)
-  with open(os.path.join(cfg.workdir, 'config.json'), 'w') as f:
-    json.dump(info, f, indent=1)
-  manager = checkpoint_manager(model, cfg.workdir)
+  if run_role.is_chief:
+    with open(os.path.join(cfg.workdir, 'config.json'), 'w') as f:
+      json.dump(info, f, indent=1)
+  manager = checkpoint_manager(model, cfg.workdir, run_role)
   start = 0
   if manager.latest_checkpoint:
     manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
@@ -310,13 +286,18 @@ def train(cfg: TrainConfig, log=print) -> dict:
                                  random_flips=cfg.random_flips)
   it = iter(strategy.experimental_distribute_dataset(ds))
   step_fn = make_step_fn(model, strategy, jit)
-  writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, 'train'))
-  evaluator = Evaluator(cfg, spec, prep, state.get('nsb_sigma', 0.0)) if cfg.eval_every else None
+  writer = (tf.summary.create_file_writer(os.path.join(cfg.workdir, 'train')) if run_role.is_chief
+            else tf.summary.create_noop_writer())
+  # the chief evaluates (sampling only: no collective ops, the others wait at the next step)
+  evaluator = (Evaluator(cfg, spec, prep, state.get('nsb_sigma', 0.0))
+               if cfg.eval_every and run_role.is_chief else None)
   on = '+'.join(spec.particles) if cfg.condition_on_particle else cfg.particle
   log(f'train: {cfg.model} on {spec.builder.info.full_name} ({on}'
       f'{", signal only" if cfg.signal_only else ""}), '
       f'{num_labels(cfg, spec.n_classes)} classes, {kind.params_text(model)}, '
-      f'{strategy.num_replicas_in_sync} replica(s), jit_compile={jit}, steps {start}->{cfg.steps}')
+      f'{strategy.num_replicas_in_sync} replica(s)'
+      f'{f" ({run_role.name})" if run_role.num_workers > 1 else ""}, jit_compile={jit}, '
+      f'steps {start}->{cfg.steps}')
   t0, t_last, step_last = time.time(), time.time(), start
   out, res, buckets = {}, None, None
   for step in range(start + 1, cfg.steps + 1):
@@ -347,13 +328,13 @@ def train(cfg: TrainConfig, log=print) -> dict:
              **{k: float(v) for k, v in out.items() if v.shape.rank == 0}}
   if res is None and evaluator and start >= cfg.steps:
     res = evaluator(model, cfg.steps, writer)   # already complete: report the final state
-  if res is not None:
+  if res is not None and run_role.is_chief:
     summary.update(w1_log_size=res['w1_log_size'], mean_abs_median_size_rel_err=res['mean_abs_rel_err'],
                    median_size_rel_err=res['median_rel_err'].tolist())
     with open(os.path.join(cfg.workdir, 'conditioning.json'), 'w') as f:
       json.dump({k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in res.items()}, f,
                 indent=1)
-  if cfg.export:
+  if cfg.export and run_role.is_chief:
     summary['saved_model'] = kind.export(model, prep, spec.detector, info, state, cfg,
                                          os.path.join(cfg.workdir, 'saved_model'))
   return summary
