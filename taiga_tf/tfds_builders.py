@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import json
+import uuid
 import zlib
 
 SPLIT_FRACTIONS = (('train', 80), ('validation', 10), ('test', 10))
@@ -85,7 +86,9 @@ class WorkUnits:
   def _download_and_prepare(self, dl_manager, download_config):  # pylint: disable=arguments-differ
     self._use_beam = bool(download_config.beam_runner or download_config.beam_options)
     cfg = self.builder_config
-    self._tally_dir = _path(dl_manager.download_dir) / 'beam_tally' / f'{self.name}-{cfg.name}-{self.version}'
+    # one folder per build: two builds at once do not read each other's tallies
+    self._tally_dir = (_path(dl_manager.download_dir) / 'beam_tally' /
+                       f'{self.name}-{cfg.name}-{self.version}-{uuid.uuid4().hex[:12]}')
     self._beam_splits = []
     return super()._download_and_prepare(dl_manager, download_config)
 
@@ -94,8 +97,6 @@ class WorkUnits:
     if getattr(self, '_use_beam', False):
       self._tally_dir.mkdir(parents=True, exist_ok=True)
       tally_file = self._tally_dir / f'{split}.json'
-      if tally_file.exists():
-        tally_file.unlink()
       self._beam_splits.append(split)
       return _beam_split(maker, list(units), split, str(tally_file))
     return self._local_examples(maker, units, split)
@@ -116,6 +117,8 @@ class WorkUnits:
         raise RuntimeError(f'the Beam pipeline (state {state}) wrote no tally of split {split!r} '
                            f'({tally_file}): the build did not finish')
       self._set_tally(split, json.loads(tally_file.read_text()))
+    if self._beam_splits:
+      self._tally_dir.rmtree(missing_ok=True)
 
   def _set_tally(self, split: str, counts: dict):
     raise NotImplementedError

@@ -68,6 +68,7 @@ def test_taiga_iact_beam_build_equals_plain_build(tmp_path):
   assert sum(sum(v) for split in counts.values() for v in split.values()) == sum(
       s.num_examples for s in on_beam.info.splits.values())
   assert sum(on_beam.info.metadata['signal_counts']['train'].values()) > 0
+  assert not list((tmp_path / 'beam' / 'downloads' / 'beam_tally').glob('*'))   # read, removed
 
 
 def test_lartpc_beam_build_equals_plain_build(tmp_path):
