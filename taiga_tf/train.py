@@ -6,6 +6,10 @@ r"""Trains a conditional generative model on a built TFDS dataset.
 Flags given after --flagfile override it. Starting again with the same workdir
 resumes from the last checkpoint. Progress on the console, TensorBoard under
 <workdir>/train, a SavedModel in <workdir>/saved_model at the end.
+
+Several machines: with TF_CONFIG naming more than one task, the same command on
+each machine trains with MultiWorkerMirroredStrategy (taiga_tf/cluster.py; the
+workdir and data_dir on a shared file system; --batch_size is the global batch).
 """
 import dataclasses
 import json

@@ -21,6 +21,11 @@ scale (`image`: 255 at `full_scale` per pixel). Splits: 80/10/10 by a hash of
 of train held out (hash of the entry) as validation. A bad file fails the
 build with an error naming it (nothing is written: TFDS writes to a temporary
 folder renamed at the end).
+
+On Apache Beam (README "Beyond one machine"): the same command with
+`--beam_pipeline_options="runner=DirectRunner,direct_num_workers=2,direct_running_mode=multi_processing"`
+(or a cluster runner) spreads the files over the workers and gives the same examples
+(the examples of one file are made by taiga_tf/detectors/lartpc/examples.py).
 """
 from __future__ import annotations
 

@@ -26,6 +26,11 @@ given energy. The other choice, the angular offset of the primary's direction
 from the camera centre (deg; zero for a point source, meaningful for diffuse
 gammas and protons), is the config option `distance="offset"`, e.g.
 `--config='{"name": "mc_offset", "source": "mc", "distance": "offset"}'`.
+
+On Apache Beam (README "Beyond one machine"): the same command with
+`--beam_pipeline_options="runner=DirectRunner,direct_num_workers=2,direct_running_mode=multi_processing"`
+(or a cluster runner) spreads the files over the workers and gives the same examples
+(the examples of one file are made by taiga_tf/detectors/taiga_iact/examples.py).
 """
 from __future__ import annotations
 
