@@ -3,6 +3,7 @@ dataset built from dummy_data, export, load with plain TensorFlow, generate a da
 
 Nothing here is LArTPC code: the pipeline asks the dataset's Detector (lartpc) for the
 image shape, transform, classes and drawing."""
+import dataclasses
 import json
 import os
 
@@ -104,8 +105,26 @@ def test_train_export_generate_on_lartpc(lartpc_data_dir, tmp_path, model):
     assert (tmp_path / 'eval' / c / 'images_ssnet.png').stat().st_size > 1000
   assert list((tmp_path / 'eval' / 'tensorboard').glob('events.out.tfevents.*'))
   assert 'SSNet' in evaluation.summary_table(rep)
-  with pytest.raises(ValueError, match='no calibration'):
-    evaluation.calibrate(cfg)
+  assert rep['calibration'] is None                  # not calibrated yet: no evidence marks
+  assert all(v['evidence'] is None for v in rep['classes']['track']['measures'].values())
+
+  # calibration: the measures on wrong sets made from held-out MC (validation + test here)
+  cal_cfg = dataclasses.replace(cfg, calibration_split='validation+test',
+                                output_dir=os.fspath(tmp_path / 'cal'),
+                                classifier_dir=os.fspath(tmp_path / 'eval' / 'classifiers'))
+  with pytest.raises(ValueError, match='is not a LArTPC class'):
+    evaluation.calibrate(dataclasses.replace(cal_cfg, calibration_particles=('muon',)))
+  cal = evaluation.calibrate(cal_cfg, log=lambda *a: None)
+  from taiga_tf.evaluation.lartpc.wrong_sets import WRONG_SETS
+  for c in ('track', 'shower'):
+    assert list(cal['measures'][c]) == list(WRONG_SETS)
+    assert set(cal['detections'][c]) == set(cal['measures'][c]['mc'])
+  assert (tmp_path / 'cal' / 'calibration.md').read_text().count('| ssnet_fid |') == 2
+  assert all(os.path.getsize(p) > 1000 for p in cal['plots'])
+  assert (tmp_path / 'eval' / 'classifiers' / 'calibration.json').exists()
+  rep = evaluation.evaluate(cfg, log=lambda *a: None)     # now marked by the calibration
+  assert rep['calibration']['required_by_measure'] == {'nn_memorised_fraction': ['memorised']}
+  assert all(v['evidence'] in (True, False) for v in rep['classes']['track']['measures'].values())
 
 
 def test_unknown_particle_is_named(lartpc_data_dir, tmp_path):

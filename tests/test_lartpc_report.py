@@ -68,3 +68,50 @@ def test_empty_and_single_pixel_images():
   f = dict(zip(feat.FEATURES, feat.image_features(one)))
   assert f['track_length'] == 0 and f['track_width'] == 1 and f['n_clusters'] == 1
   assert feat.feature_table(np.zeros((0, 64, 64))).shape == (0, len(feat.FEATURES))
+
+
+def _tracks(n, seed=0):
+  """n images with a horizontal 3-px-high line of charge at a random row."""
+  rng = np.random.default_rng(seed)
+  out = np.zeros((n, 64, 64), np.float32)
+  for i in range(n):
+    r = rng.integers(10, 50)
+    out[i, r:r + 3, 10:50] = rng.uniform(40, 120)
+  return out
+
+
+def test_wrong_sets_do_what_they_say():
+  from taiga_tf.evaluation.lartpc import wrong_sets as ws
+  mc, other, train = _tracks(20), _tracks(20, 1) * 0 + 7, _tracks(30, 2)
+  assert np.array_equal(ws.wrong_set('mc', mc, other, train), mc)
+  assert np.array_equal(ws.wrong_set('other_particle', mc, other, train), other)
+  assert np.array_equal(ws.wrong_set('memorised', mc, other, train), train[:20])
+  scaled = ws.wrong_set('charge_x1.3', mc, other, train)
+  np.testing.assert_allclose(scaled[mc > 0], np.minimum(mc[mc > 0] * 1.3, 255), rtol=1e-6)
+  blurred = ws.wrong_set('blurred', mc, other, train)
+  wide = lambda x: (x > 0).sum(axis=(1, 2))
+  assert (wide(blurred) > wide(mc)).all()                      # wider tracks
+  inner = (slice(None), slice(8, 56), slice(8, 56))            # charge kept, bar the cut at 4
+  assert abs(blurred.sum() / mc[inner].sum() - 1) < 0.05
+  hot = ws.wrong_set('hot_pixels', mc, other, train)
+  added = (hot > 0) & (mc == 0)
+  assert 0.005 < added.mean() < 0.015 and hot[added].min() > 4 and np.array_equal(hot[mc > 0], mc[mc > 0])
+  noise = ws.wrong_set('noise', mc, other, train)
+  assert noise.shape == mc.shape and noise.min() >= 0 and noise.max() <= 255
+  assert not ((noise > 0) & (noise <= 4)).any()                 # the post-processing applies
+  # the memorisation check sees copies of training images: nearest distance 0
+  d = report.nearest_distances(report._flat(ws.wrong_set('memorised', mc, other, train)),
+                               report._flat(train))
+  assert np.all(d < 1e-2)          # (float32 rounding; distances between images are ~1e2-1e3)
+  with pytest.raises(ValueError, match='unknown wrong set'):
+    ws.wrong_set('rotated', mc, other, train)
+
+
+def test_calibration_classes(monkeypatch):
+  from taiga_tf.evaluation.common import EvalConfig
+  cfg = lambda p: EvalConfig(generated='g', reference='lartpc/simulated', data_dir='d',
+                             output_dir='o', calibration_particles=p)
+  assert report.calibration_classes(cfg(('gamma',))) == ('track', 'shower')   # the flag's default
+  assert report.calibration_classes(cfg(('shower',))) == ('shower',)
+  with pytest.raises(ValueError, match='proton is not a LArTPC class'):
+    report.calibration_classes(cfg(('proton',)))

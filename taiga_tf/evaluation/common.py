@@ -196,6 +196,29 @@ def calibration_path(cfg):
                       'calibration.json')
 
 
+def check_calibration_split(cfg):
+  src_parts, ref_parts = set(cfg.calibration_split.split('+')), set(cfg.mc_split.split('+'))
+  if src_parts & ref_parts or 'train' in src_parts:
+    raise ValueError(f'--calibration_split={cfg.calibration_split} must be held out from training '
+                     f'and from --mc_split={cfg.mc_split}')
+
+
+def write_calibration(cfg, cal: dict, groups) -> dict:
+  """calibration.json (beside the classifiers and in output_dir), calibration.md and one
+  figure per group (particle or class); returns cal with 'plots' and 'table'."""
+  path = calibration_path(cfg)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  for target in {os.path.abspath(path), os.path.abspath(os.path.join(cfg.output_dir, 'calibration.json'))}:
+    with open(target, 'w') as f:
+      json.dump(cal, f, indent=1, default=float)
+  md = '\n\n'.join(f'### {g}s\n\n' + calib.table(cal, g) for g in groups)
+  with open(os.path.join(cfg.output_dir, 'calibration.md'), 'w') as f:
+    f.write(md + '\n')
+  cal['plots'] = [calib.figure(cfg.output_dir, cal, g) for g in groups]
+  cal['table'] = md
+  return cal
+
+
 def load_calibration(cfg, reference: str, log) -> dict | None:
   path = calibration_path(cfg)
   if not os.path.exists(path):

@@ -34,6 +34,7 @@ import numpy as np
 from taiga_tf import metrics
 from taiga_tf.detectors.lartpc import features as feat
 from taiga_tf.detectors.lartpc.detector import CLASSES
+from taiga_tf.evaluation import calibration as calib
 from taiga_tf.evaluation import common
 from taiga_tf.evaluation.common import (EvalConfig, NoOverlapError, measure, predict, to_net,
                                         train_classifier, w1)
@@ -282,12 +283,18 @@ def evaluate(cfg: EvalConfig, log=print, spec=None) -> dict:
   if gen_meta.get('detector', 'lartpc') != 'lartpc':
     raise ValueError(f'{cfg.generated} holds {gen_meta.get("detector")} images, not lartpc')
   ctx = Context(cfg, log, spec)
+  cal = common.load_calibration(cfg, ctx.spec.builder.info.full_name, log)
   _, ssnet_info = ctx.ssnet()
   report = {'detector': 'lartpc', 'generated': os.path.abspath(cfg.generated),
             'reference': ctx.spec.builder.info.full_name, 'mc_split': cfg.mc_split,
             'n_generated': int(len(gen['class_id'])), 'model_kind': gen_meta.get('model_kind', 'cgan'),
             'sampling': gen_meta.get('sampling'), 'n_boot': cfg.n_boot, 'n_mc_splits': cfg.n_mc_splits,
-            'ssnet': ssnet_info, 'calibration': None, 'classes': {}}
+            'ssnet': ssnet_info,
+            'calibration': ({'path': cal['path'], 'n_per_set': cal['n_per_set'],
+                             'required': list(calib.REQUIRED),
+                             'required_by_measure': cal.get('required_by_measure', {})}
+                            if cal else None),
+            'classes': {}}
   from taiga_tf.evaluation.lartpc import plots  # pylint: disable=g-import-not-at-top
   pngs = []
   for i, c in enumerate(CLASSES):
@@ -297,6 +304,7 @@ def evaluate(cfg: EvalConfig, log=print, spec=None) -> dict:
     g = {'image': gen['image'][sel][: cfg.max_examples].astype(np.float32),
          'class_id': gen['class_id'][sel][: cfg.max_examples]}
     rep = compare(ctx, g, c, cfg.seed)
+    calib.mark(rep['measures'], cal, c)
     out = os.path.join(cfg.output_dir, c)
     os.makedirs(out, exist_ok=True)
     pngs += plots.write_all(out, ctx, rep['_derived'], ctx.mc(c), rep, c)
@@ -311,9 +319,51 @@ def evaluate(cfg: EvalConfig, log=print, spec=None) -> dict:
   return report
 
 
+def calibration_classes(cfg: EvalConfig) -> tuple:
+  """The classes to calibrate: --calibration_particles names classes here (its default,
+  gamma, a TAIGA-IACT particle, means both)."""
+  names = tuple(cfg.calibration_particles)
+  if names in ((), ('gamma',)):
+    return CLASSES
+  bad = [c for c in names if c not in CLASSES]
+  if bad:
+    raise ValueError(f'--calibration_particles: {", ".join(bad)} is not a LArTPC class '
+                     f'({", ".join(CLASSES)})')
+  return names
+
+
 def calibrate(cfg: EvalConfig, log=print, spec=None) -> dict:
-  raise ValueError('the LArTPC report has no calibration (wrong sets) yet: its measures are '
-                   'reported with their MC-vs-MC baselines only')
+  """The report's measures on every wrong set (lartpc.wrong_sets) of each class."""
+  from taiga_tf.evaluation.lartpc import wrong_sets  # pylint: disable=g-import-not-at-top
+  t0 = time.time()
+  classes = calibration_classes(cfg)
+  common.check_calibration_split(cfg)
+  os.makedirs(cfg.output_dir, exist_ok=True)
+  ctx = Context(cfg, log, spec)
+  src = ctx._load(cfg.calibration_split, None)          # pylint: disable=protected-access
+  train = ctx._load('train', 4 * cfg.max_examples)      # pylint: disable=protected-access
+  cal = {'detector': 'lartpc', 'reference': ctx.spec.builder.info.full_name,
+         'mc_split': cfg.mc_split, 'source_split': cfg.calibration_split, 'n_boot': cfg.n_boot,
+         'required_by_measure': {m: list(v) for m, v in wrong_sets.REQUIRED_BY_MEASURE.items()},
+         'measures': {}, 'detections': {}, 'n_per_set': {}}
+  for c in classes:
+    i = CLASSES.index(c)
+    of = lambda cols, k: cols['image'][cols['class_id'] == k][: cfg.max_examples]
+    mc, other, tr = of(src, i), of(src, 1 - i), of(train, i)
+    if len(mc) < 2 or len(other) < 2:
+      raise ValueError(f'{ctx.spec.builder.info.full_name} {cfg.calibration_split} has {len(mc)} '
+                       f'{c}s and {len(other)} {CLASSES[1 - i]}s: too few to calibrate')
+    cal['measures'][c], cal['n_per_set'][c] = {}, {}
+    for s in wrong_sets.WRONG_SETS:
+      images = wrong_sets.wrong_set(s, mc, other, tr, cfg.seed)
+      rep = compare(ctx, {'image': images, 'class_id': np.full(len(images), i)}, c, cfg.seed)
+      cal['measures'][c][s] = rep['measures']
+      cal['n_per_set'][c][s] = rep['n_compared']
+      log(f'calibrate: {c}s, {s}: ' + ', '.join(f'{m} {v["value"]:.3g}' for m, v in
+                                                 list(rep['measures'].items())[:3]))
+    cal['detections'][c] = calib.detections(cal['measures'][c])
+  cal['seconds'] = time.time() - t0
+  return common.write_calibration(cfg, cal, classes)
 
 
 def summary_table(report) -> str:

@@ -128,38 +128,6 @@ def write_all(out, det, gen, mc, rep, particle) -> list[str]:
   return paths
 
 
-def calibration_figure(out, cal, particle) -> str:
-  """Each measure against each wrong set, in units of the null's interval: how far off."""
-  from taiga_tf.evaluation.calibration import REQUIRED  # pylint: disable=g-import-not-at-top
-  from taiga_tf.evaluation.taiga_iact.wrong_sets import WRONG_SETS  # pylint: disable=g-import-not-at-top
-  plt = _plt()
-  meas = cal['measures'][particle]
-  sets = [s for s in WRONG_SETS if s in meas and s != 'mc']
-  names = list(meas['mc'])
-  z = np.full((len(names), len(sets)), np.nan)
-  for i, m in enumerate(names):
-    v0 = meas['mc'][m]
-    half = max((v0['ci'][1] - v0['ci'][0]) / 2, 1e-12)
-    for j, s in enumerate(sets):
-      if m in meas[s]:
-        z[i, j] = (meas[s][m]['value'] - v0['value']) / half
-  fig, ax = plt.subplots(figsize=(1.3 * len(sets) + 3, 0.38 * len(names) + 1.5))
-  im = ax.imshow(np.clip(np.nan_to_num(z), -2, 20), cmap='magma_r', aspect='auto', vmin=-2, vmax=20)
-  det = cal['detections'][particle]
-  for i, m in enumerate(names):
-    for j, s in enumerate(sets):
-      ax.text(j, i, 'seen' if det[m].get(s) else '-', ha='center', va='center', fontsize=7,
-              color='w' if np.nan_to_num(z[i, j]) > 10 else 'k')
-  blind = [m for m in names if not all(det[m].get(s, False) for s in REQUIRED)]
-  ax.set_yticks(range(len(names)), [m + ('  (no evidence)' if m in blind else '') for m in names],
-                fontsize=8)
-  ax.set_xticks(range(len(sets)), sets, rotation=30, ha='right', fontsize=8)
-  fig.colorbar(im, ax=ax, label='(wrong - null) / half-width of the null interval')
-  ax.set_title(f'calibration, {particle}s: what each measure sees', fontsize=10)
-  fig.tight_layout()
-  return _save(fig, out, f'calibration_{particle}.png')
-
-
 def _save(fig, out, name):
   path = os.path.join(out, name)
   fig.savefig(path, dpi=80)

@@ -359,10 +359,7 @@ def calibrate(cfg: EvalConfig, log=print, spec=None) -> dict:
   for p in cfg.calibration_particles:
     if p not in PARTICLES:
       raise ValueError(f'--calibration_particles: unknown particle {p!r} ({", ".join(PARTICLES)})')
-  src_parts, ref_parts = set(cfg.calibration_split.split('+')), set(cfg.mc_split.split('+'))
-  if src_parts & ref_parts or 'train' in src_parts:
-    raise ValueError(f'--calibration_split={cfg.calibration_split} must be held out from training '
-                     f'and from --mc_split={cfg.mc_split}')
+  common.check_calibration_split(cfg)
   spec = ctx.spec
   cal = {'detector': ctx.det.name, 'reference': spec.builder.info.full_name, 'mc_split': cfg.mc_split,
          'source_split': cfg.calibration_split, 'n_boot': cfg.n_boot, 'measures': {},
@@ -386,19 +383,7 @@ def calibrate(cfg: EvalConfig, log=print, spec=None) -> dict:
     cal['detections'][p] = calib.detections(cal['measures'][p])
   cal['gamma_hadron_classifier'] = ctx.gamma_hadron()[1]
   cal['seconds'] = time.time() - t0
-  path = common.calibration_path(cfg)
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  for target in {os.path.abspath(path), os.path.abspath(os.path.join(cfg.output_dir, 'calibration.json'))}:
-    with open(target, 'w') as f:
-      json.dump(cal, f, indent=1, default=float)
-  md = '\n\n'.join(f'### {p}s\n\n' + calib.table(cal, p) for p in cfg.calibration_particles)
-  with open(os.path.join(cfg.output_dir, 'calibration.md'), 'w') as f:
-    f.write(md + '\n')
-  from taiga_tf.evaluation.taiga_iact import plots  # pylint: disable=g-import-not-at-top
-  cal['plots'] = [plots.calibration_figure(cfg.output_dir, cal, p)
-                  for p in cfg.calibration_particles]
-  cal['table'] = md
-  return cal
+  return common.write_calibration(cfg, cal, cfg.calibration_particles)
 
 
 def summary_table(report) -> str:
