@@ -25,6 +25,11 @@ def _parse_ints(text) -> tuple:
   return tuple(int(v) for v in str(text).replace(' ', '').split(',') if v)
 
 
+def _empty_pixel(detector) -> float:
+  """The network-space value of an empty pixel (0 in the detector's unit)."""
+  return float(detector.preprocessing().forward(np.zeros((1, 1), np.float32)).numpy().ravel()[0])
+
+
 class CGANKind:
   name = 'cgan'
 
@@ -39,7 +44,8 @@ class CGANKind:
     mcfg = cgan.CGANConfig(num_classes=num_labels, image_size=detector.image_size,
                            z_dim=cfg.z_dim, embed_dim=cfg.embed_dim, g_channels=cfg.g_channels,
                            d_channels=cfg.d_channels, n_disc=cfg.n_disc, ema_decay=cfg.ema_decay,
-                           nonneg_output=cfg.signal_only)
+                           nonneg_output=cfg.signal_only,
+                           output_floor=_empty_pixel(detector) if cfg.floor_output else None)
     with strategy.scope():
       model = cgan.CGAN(mcfg, detector.mask, cfg.batch_size, seed=(cfg.seed, 0x7A16A))
       model.build_all()

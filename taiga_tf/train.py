@@ -33,6 +33,9 @@ flags.DEFINE_bool('signal_only', False,
                   'Learn the Cherenkov signal before NSB (the dataset\'s image_signal); samples get '
                   'the chain\'s Gaussian NSB, its sigma measured on the training split and stored '
                   'in the export (metadata nsb_sigma).')
+flags.DEFINE_bool('floor_output', False,
+                  'cGAN: the generator\'s output is floored at the network-space value of an empty '
+                  'pixel (LArTPC -1), so that exact zeros, most of a sparse image, are reachable.')
 flags.DEFINE_bool('random_flips', False,
                   'Augment the training images with random horizontal and vertical flips (as the '
                   'LArTPC reference work did; a function of the seed and the example index).')

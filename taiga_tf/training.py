@@ -37,6 +37,7 @@ class TrainConfig:
   particle: str = 'gamma'
   condition_on_particle: bool = False
   random_flips: bool = False
+  floor_output: bool = False    # cGAN: output floored at the empty pixel's value (sparse images)
   signal_only: bool = False     # learn image_signal; the NSB is added at sampling time
   steps: int = 1000
   batch_size: int = 64
@@ -108,7 +109,8 @@ def build_model(cfg: TrainConfig, detector: detectors.Detector, strategy, state=
 # The flags that define the model a workdir holds (its variables, labels, data and
 # what it learns); the others (steps, learning rates, logging, evaluation) may
 # change when a run is resumed.
-MODEL_FLAGS = ('model', 'dataset', 'particle', 'condition_on_particle', 'signal_only', 'random_flips', 'z_dim',
+MODEL_FLAGS = ('model', 'dataset', 'particle', 'condition_on_particle', 'signal_only', 'random_flips',
+               'floor_output', 'z_dim',
                'embed_dim', 'g_channels', 'd_channels', 'n_disc', 'channels', 'channel_mult',
                'num_res_blocks', 'attn_resolutions', 'emb_dim', 'mixed_precision', 'seed')
 
@@ -128,8 +130,11 @@ def check_resume(cfg: TrainConfig, stored: dict | None):
     return
   old = stored.get('train_config', {})
   new = dataclasses.asdict(cfg)
+  # a flag newer than the stored run: the run had its default
+  defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+  old = {k: old.get(k, defaults[k]) for k in MODEL_FLAGS}
   diff = [f'--{k}: {old[k]!r} in the workdir, {new[k]!r} now' for k in MODEL_FLAGS
-          if k in old and str(old[k]) != str(new[k])]
+          if str(old[k]) != str(new[k])]
   if diff:
     raise ValueError(f'{cfg.workdir} holds a model of another configuration; resuming it needs '
                      'the same model flags (or a new --workdir): ' + '; '.join(diff))

@@ -181,3 +181,26 @@ def test_ema_update_warms_up_like_tf_train_exponential_moving_average():
   for t in range(1000):
     layers.ema_update([e], [w], 0.999, tf.constant(t, tf.int64))
   assert e.numpy()[0] > 0.95                  # without the warm-up: 1 - 0.999^1000 = 0.63
+
+
+def test_floored_output_reaches_the_empty_pixel_exactly():
+  """--floor_output: the LArTPC generator's output never goes below an empty pixel's value
+  (-1 in network space) and reaches it exactly; not floored, it almost never does."""
+  from taiga_tf import detectors
+  from taiga_tf.model_kinds import _empty_pixel
+  det = detectors.from_metadata({'detector': 'lartpc', 'crop': 64})
+  floor = _empty_pixel(det)
+  assert floor == -1.0
+  kw = dict(num_classes=2, image_size=64, z_dim=8, embed_dim=8, g_channels=4)
+  z, y = tf.random.stateless_normal([8, 8], [1, 2]), tf.constant([0, 1] * 4)
+  out = {}
+  for f in (None, floor):
+    import keras
+    keras.utils.set_random_seed(0)
+    g = cgan.Generator(cgan.CGANConfig(output_floor=f, **kw), det.mask)
+    out[f] = g((z, y), training=True).numpy()
+  below = out[None] <= -1.0
+  assert below.any() and out[floor].min() == -1.0
+  assert np.array_equal(out[floor] == -1.0, below)            # exactly the empty value there
+  assert (out[None][below] < -1.0).all()                       # which the linear output misses
+  np.testing.assert_allclose(np.maximum(out[None], -1.0), out[floor], atol=1e-6)

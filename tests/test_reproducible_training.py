@@ -1,4 +1,6 @@
 """A run is a function of its flags and seed; a resumed run continues as the uninterrupted one."""
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -97,3 +99,13 @@ def test_resume_with_other_model_flags_says_which(dummy_data_dir, tmp_path):
                    log=lambda *a: None)
   # flags that do not define the model may change (more steps, another learning rate)
   training.train(_cfg(dummy_data_dir, tmp_path / 'w', 'cgan', 2, g_lr=3e-4), log=lambda *a: None)
+
+
+def test_a_flag_newer_than_the_stored_run_counts_as_its_default(tmp_path):
+  """A workdir from before --floor_output (no key in its config.json) trained without it:
+  resuming it with the flag on is refused, with it off (the default) allowed."""
+  stored = {'train_config': {k: v for k, v in dataclasses.asdict(
+      training.TrainConfig(workdir='w', data_dir='d')).items() if k != 'floor_output'}}
+  training.check_resume(training.TrainConfig(workdir='w', data_dir='d'), stored)
+  with pytest.raises(ValueError, match='--floor_output: False in the workdir, True now'):
+    training.check_resume(training.TrainConfig(workdir='w', data_dir='d', floor_output=True), stored)

@@ -37,6 +37,9 @@ class CGANConfig:
   # a ReLU on the output: for signal-only images (>= 0, ~97 % exact zeros without the
   # NSB), which a linear output cannot reach and the discriminator then tells apart at once
   nonneg_output: bool = False
+  # the same at another floor: the network-space value of an empty pixel (LArTPC: -1, the
+  # 0 of the 0-255 scale), output = floor + relu(out - floor); None: not floored
+  output_floor: float | None = None
 
 
 class _UpBlock(keras.layers.Layer):
@@ -91,6 +94,8 @@ class Generator(keras.Model):
     out = self.conv_out(h)
     if self.cfg.nonneg_output:
       out = tf.nn.relu(out)
+    if self.cfg.output_floor is not None:
+      out = self.cfg.output_floor + tf.nn.relu(out - self.cfg.output_floor)
     return out * self.mask
 
 
