@@ -185,7 +185,11 @@ def _generate(cfg: GenerateConfig, log=print) -> dict:
     log(f'{who}: resuming in {writer.tmp}: {len(mine) - len(pending)} of '
         f'{len(mine)} shards already written')
   todo = sum(np.diff(writer.shard_range(k))[0] for k in pending)
-  B = cfg.batch_size
+  # no larger than the largest shard: a batch never crosses a shard, and the sampler pads
+  # every call to its fixed size (a 16-image shard at batch 128 would cost 8x its images;
+  # per-sample outputs do not depend on the batch size, tests/test_generate.py)
+  B = max(1, min(cfg.batch_size, max(int(np.diff(writer.shard_range(k))[0])
+                                      for k in range(writer.n_shards))))
   sampler = samplers.make_sampler(model, B, 'true' if jit else 'false', sampling)
   sampler(labels[:1], (cfg.seed, 0x6E17), 0)     # trace/compile before the clock starts
   how = (f', {sampling["sampler"]} {sampling["num_steps"]} steps, guidance {sampling["guidance"]:g}'

@@ -358,3 +358,20 @@ def test_two_worker_processes_through_the_cli(smoke_saved_model, dummy_data_dir,
   assert r.returncode == 0, r.stderr[-2000:]
   assert _shard_bytes(tmp_path / 'multi') == _shard_bytes(tmp_path / 'one')
   assert sorted(os.listdir(tmp_path)) == ['multi', 'one']
+
+
+def test_sampling_batch_is_no_larger_than_a_shard(smoke_saved_model, dummy_data_dir, tmp_path,
+                                                  monkeypatch):
+  """A batch never crosses a shard and the sampler pads each call to its size: 4-image shards
+  at --batch_size=256 sample in batches of 4 (padded to 8), not 256."""
+  seen = []
+  real = samplers.make_sampler
+
+  def spy(model, batch_size, *a, **k):
+    seen.append(batch_size)
+    return real(model, batch_size, *a, **k)
+
+  monkeypatch.setattr(samplers, 'make_sampler', spy)
+  generation.generate(_cfg(smoke_saved_model, dummy_data_dir, tmp_path / 'x', plan='imbalanced',
+                           num_examples=16, num_shards=4, batch_size=256), log=lambda *x: None)
+  assert seen == [4]
