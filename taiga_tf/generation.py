@@ -191,7 +191,7 @@ def _generate(cfg: GenerateConfig, log=print) -> dict:
   B = max(1, min(cfg.batch_size, max(int(np.diff(writer.shard_range(k))[0])
                                       for k in range(writer.n_shards))))
   sampler = samplers.make_sampler(model, B, 'true' if jit else 'false', sampling)
-  sampler(labels[:1], (cfg.seed, 0x6E17), 0)     # trace/compile before the clock starts
+  sampler.warm_up(int(labels[0]), (cfg.seed, 0x6E17))    # trace/compile before the clock starts
   how = (f', {sampling["sampler"]} {sampling["num_steps"]} steps, guidance {sampling["guidance"]:g}'
          if sampling else '')
   part = (f' (this worker: shards {mine[0]}-{mine[-1]}, {todo} examples)' if cfg.num_workers > 1

@@ -29,6 +29,15 @@ class Sampler:
     self._fn = tf.function(lambda y, s, i: fn(class_id=y, seed=s, index=i)['image'],
                            input_signature=spec, jit_compile=jit_compile)
 
+  def warm_up(self, label: int, seed) -> None:
+    """Traces (and with XLA compiles) the sampling function before timed work. Without
+    XLA tracing is enough; running it would cost a whole batch of sampling (for a score
+    model with 1000 steps, as much as the images of a small shard)."""
+    if self.jit_compile:
+      self([label], seed, 0)
+    else:
+      self._fn.get_concrete_function()
+
   def __call__(self, labels, seed, first_index: int) -> np.ndarray:
     """Images [n, S, S] (pe) of samples first_index .. first_index + n - 1."""
     n = len(labels)
