@@ -12,6 +12,8 @@ graph (and one XLA cluster) with fixed shapes. Network evaluations (NFE):
   heun             EDM Algorithm 1, deterministic, rho schedule   2 N - 1
   edm_stochastic   EDM Algorithm 2 (S_churn, S_tmin, S_tmax, S_noise)  2 N - 1
   dpmpp_2m         DPM-Solver++(2M) (Lu et al. 2022) on the rho schedule   N
+  euler_ancestral  ancestral sampling (DDPM's sampler) on the rho schedule   N
+  dpmpp_2m_sde     SDE-DPM-Solver++(2M), stochastic multistep, rho schedule   N
   euler_maruyama   reverse VP SDE, t from 1 to eps (score_sde)   N
   pc               Langevin corrector + Euler-Maruyama predictor (score_sde)   2 N
 """
@@ -24,15 +26,18 @@ import tensorflow as tf
 from taiga_tf.diffusion import edm as edm_lib
 from taiga_tf.diffusion import sde as sde_lib
 
-SAMPLERS = ('heun', 'edm_stochastic', 'dpmpp_2m', 'euler_maruyama', 'pc')
-DEFAULT_STEPS = {'heun': 18, 'edm_stochastic': 18, 'dpmpp_2m': 10, 'euler_maruyama': 1000,
+SAMPLERS = ('heun', 'edm_stochastic', 'dpmpp_2m', 'euler_ancestral', 'dpmpp_2m_sde',
+            'euler_maruyama', 'pc')
+DEFAULT_STEPS = {'heun': 18, 'edm_stochastic': 18, 'dpmpp_2m': 10, 'euler_ancestral': 35,
+                 'dpmpp_2m_sde': 35, 'euler_maruyama': 1000,
                  'pc': 500}
 
 
 def nfe(sampler: str, num_steps: int) -> int:
   """Network evaluations of one sample (without guidance; guidance doubles them)."""
   return {'heun': 2 * num_steps - 1, 'edm_stochastic': 2 * num_steps - 1,
-          'dpmpp_2m': num_steps, 'euler_maruyama': num_steps, 'pc': 2 * num_steps}[sampler]
+          'dpmpp_2m': num_steps, 'euler_ancestral': num_steps, 'dpmpp_2m_sde': num_steps,
+          'euler_maruyama': num_steps, 'pc': 2 * num_steps}[sampler]
 
 
 def _vec(x, value):
@@ -111,6 +116,53 @@ def dpmpp_2m(denoise, noise, num_steps, cfg: edm_lib.EDMConfig):
   return x
 
 
+def euler_ancestral(denoise, noise, num_steps, cfg: edm_lib.EDMConfig):
+  """Ancestral sampling on the rho schedule (DDPM's sampler in the sigma form; k-diffusion's
+  Euler ancestral, eta = 1): from sigma_i an Euler step of the probability-flow ODE down to
+  sigma_down, then fresh noise of std sigma_up, with sigma_down^2 + sigma_up^2 =
+  sigma_{i+1}^2 and sigma_up^2 = sigma_{i+1}^2 (sigma_i^2 - sigma_{i+1}^2) / sigma_i^2 (the
+  exact posterior noise for Gaussian data); the last step returns D (no noise left)."""
+  sigmas = edm_lib.karras_sigmas(num_steps, cfg.sigma_min, cfg.sigma_max, cfg.rho)
+  x0 = noise(0) * sigmas[0]
+
+  def body(i, x):
+    s, s_next = sigmas[i], sigmas[i + 1]
+    d = denoise(x, _vec(x, s))
+    s_up = tf.sqrt(s_next ** 2 * (s ** 2 - s_next ** 2)) / s
+    s_down = tf.sqrt(tf.maximum(s_next ** 2 - s_up ** 2, 0.0))
+    x_next = x + (s_down - s) * (x - d) / s + s_up * noise(i + 1)
+    return i + 1, tf.where(s_next > 0, x_next, d)
+
+  _, x = tf.while_loop(lambda i, x: i < tf.cast(num_steps, tf.int32), body, (0, x0))
+  return x
+
+
+def dpmpp_2m_sde(denoise, noise, num_steps, cfg: edm_lib.EDMConfig):
+  """SDE-DPM-Solver++(2M) (Lu et al. 2022, the stochastic multistep solver; k-diffusion's
+  dpmpp_2m_sde, eta = 1, midpoint correction) on the rho schedule, lambda = -ln sigma:
+      x_{i+1} = (sigma_{i+1} / sigma_i) e^{-h} x_i - expm1(-2h) D_i
+                - expm1(-2h) (D_i - D_{i-1}) / 2r + sigma_{i+1} sqrt(-expm1(-2h)) z
+  (the correction from the second step on, r = h_{i-1} / h_i); the last step returns D."""
+  sigmas = edm_lib.karras_sigmas(num_steps, cfg.sigma_min, cfg.sigma_max, cfg.rho)
+  x0 = noise(0) * sigmas[0]
+
+  def body(i, x, old_d, h_last):
+    s, s_next = sigmas[i], sigmas[i + 1]
+    d = denoise(x, _vec(x, s))
+    last = s_next <= 0
+    h = tf.math.log(s) - tf.math.log(tf.where(last, s, s_next))   # 0 at the last step (unused)
+    em = -tf.math.expm1(-2.0 * h)
+    r = h_last / tf.where(h > 0, h, 1.0)
+    corr = tf.where(i > 0, 0.5 * em / r, 0.0)
+    x_next = ((s_next / s) * tf.exp(-h) * x + em * d + corr * (d - old_d)
+              + s_next * tf.sqrt(em) * noise(i + 1))
+    return i + 1, tf.where(last, d, x_next), d, h
+
+  _, x, _, _ = tf.while_loop(lambda i, *_: i < tf.cast(num_steps, tf.int32), body,
+                             (0, x0, tf.zeros_like(x0), tf.constant(1.0)))
+  return x
+
+
 def _vp_times(num_steps, sde):
   return tf.linspace(1.0, sde.eps, tf.cast(num_steps, tf.int32) + 1)
 
@@ -172,6 +224,10 @@ def sample(name: str, denoise, noise, num_steps, cfg: edm_lib.EDMConfig, vp=sde_
     return edm_stochastic(denoise, noise, num_steps, cfg)
   if name == 'dpmpp_2m':
     return dpmpp_2m(denoise, noise, num_steps, cfg)
+  if name == 'euler_ancestral':
+    return euler_ancestral(denoise, noise, num_steps, cfg)
+  if name == 'dpmpp_2m_sde':
+    return dpmpp_2m_sde(denoise, noise, num_steps, cfg)
   if name == 'euler_maruyama':
     return euler_maruyama(denoise, noise, num_steps, vp)
   if name == 'pc':
