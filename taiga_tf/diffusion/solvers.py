@@ -91,11 +91,14 @@ def edm_stochastic(denoise, noise, num_steps, cfg: edm_lib.EDMConfig, s_churn=40
                      50.0 * k if s_tmax is None else s_tmax, s_noise)
 
 
-def dpmpp_2m(denoise, noise, num_steps, cfg: edm_lib.EDMConfig):
-  """DPM-Solver++(2M) in the data-prediction form on the rho schedule, first order
-  at the first and the last step (lambda = -ln sigma):
-      x_{i+1} = (sigma_{i+1} / sigma_i) x_i - expm1(-h) D',  h = lambda_{i+1} - lambda_i
-      D' = (1 + 1 / 2r) D_i - D_{i-1} / 2r,  r = h_{i-1} / h_i."""
+def dpmpp_2m(denoise, noise, num_steps, cfg: edm_lib.EDMConfig, eta: float = 0.0):
+  """DPM-Solver++(2M) (Lu et al. 2022) in the data-prediction form on the rho schedule,
+  lambda = -ln sigma, h = lambda_{i+1} - lambda_i, r = h_{i-1} / h_i; eta = 1 is
+  SDE-DPM-Solver++(2M) (k-diffusion's dpmpp_2m_sde, midpoint correction), eta = 0 the ODE:
+      x_{i+1} = (sigma_{i+1} / sigma_i) e^{-eta h} x_i + E D_i + (E / 2r) (D_i - D_{i-1})
+                + eta sigma_{i+1} sqrt(-expm1(-2 eta h)) z,    E = -expm1(-(1 + eta) h)
+  (for eta = 0: D' = (1 + 1/2r) D_i - D_{i-1} / 2r); first order at the first step, and
+  the last step returns D (no noise left)."""
   sigmas = edm_lib.karras_sigmas(num_steps, cfg.sigma_min, cfg.sigma_max, cfg.rho)
   x0 = noise(0) * sigmas[0]
 
@@ -104,16 +107,21 @@ def dpmpp_2m(denoise, noise, num_steps, cfg: edm_lib.EDMConfig):
     d = denoise(x, _vec(x, s))
     last = s_next <= 0
     h = tf.math.log(s) - tf.math.log(tf.where(last, s, s_next))   # 0 at the last step (unused)
+    e = -tf.math.expm1(-(1.0 + eta) * h)
     r = h_last / tf.where(h > 0, h, 1.0)
-    d_2 = (1.0 + 0.5 / r) * d - (0.5 / r) * old_d
-    use_2 = (i > 0) & tf.logical_not(last)
-    d_eff = tf.where(use_2, d_2, d)
-    x_next = tf.where(last, d_eff, (s_next / s) * x - tf.math.expm1(-h) * d_eff)
-    return i + 1, x_next, d, h
+    corr = tf.where(i > 0, 0.5 * e / r, 0.0)
+    x_next = (s_next / s) * tf.exp(-eta * h) * x + e * d + corr * (d - old_d)
+    if eta:
+      x_next += s_next * tf.sqrt(-tf.math.expm1(-2.0 * eta * h)) * noise(i + 1)
+    return i + 1, tf.where(last, d, x_next), d, h
 
   _, x, _, _ = tf.while_loop(lambda i, *_: i < tf.cast(num_steps, tf.int32), body,
                              (0, x0, tf.zeros_like(x0), tf.constant(1.0)))
   return x
+
+
+def dpmpp_2m_sde(denoise, noise, num_steps, cfg: edm_lib.EDMConfig):
+  return dpmpp_2m(denoise, noise, num_steps, cfg, eta=1.0)
 
 
 def euler_ancestral(denoise, noise, num_steps, cfg: edm_lib.EDMConfig):
@@ -134,32 +142,6 @@ def euler_ancestral(denoise, noise, num_steps, cfg: edm_lib.EDMConfig):
     return i + 1, tf.where(s_next > 0, x_next, d)
 
   _, x = tf.while_loop(lambda i, x: i < tf.cast(num_steps, tf.int32), body, (0, x0))
-  return x
-
-
-def dpmpp_2m_sde(denoise, noise, num_steps, cfg: edm_lib.EDMConfig):
-  """SDE-DPM-Solver++(2M) (Lu et al. 2022, the stochastic multistep solver; k-diffusion's
-  dpmpp_2m_sde, eta = 1, midpoint correction) on the rho schedule, lambda = -ln sigma:
-      x_{i+1} = (sigma_{i+1} / sigma_i) e^{-h} x_i - expm1(-2h) D_i
-                - expm1(-2h) (D_i - D_{i-1}) / 2r + sigma_{i+1} sqrt(-expm1(-2h)) z
-  (the correction from the second step on, r = h_{i-1} / h_i); the last step returns D."""
-  sigmas = edm_lib.karras_sigmas(num_steps, cfg.sigma_min, cfg.sigma_max, cfg.rho)
-  x0 = noise(0) * sigmas[0]
-
-  def body(i, x, old_d, h_last):
-    s, s_next = sigmas[i], sigmas[i + 1]
-    d = denoise(x, _vec(x, s))
-    last = s_next <= 0
-    h = tf.math.log(s) - tf.math.log(tf.where(last, s, s_next))   # 0 at the last step (unused)
-    em = -tf.math.expm1(-2.0 * h)
-    r = h_last / tf.where(h > 0, h, 1.0)
-    corr = tf.where(i > 0, 0.5 * em / r, 0.0)
-    x_next = ((s_next / s) * tf.exp(-h) * x + em * d + corr * (d - old_d)
-              + s_next * tf.sqrt(em) * noise(i + 1))
-    return i + 1, tf.where(last, d, x_next), d, h
-
-  _, x, _, _ = tf.while_loop(lambda i, *_: i < tf.cast(num_steps, tf.int32), body,
-                             (0, x0, tf.zeros_like(x0), tf.constant(1.0)))
   return x
 
 
