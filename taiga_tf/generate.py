@@ -28,7 +28,8 @@ flags.DEFINE_integer('batch_size', 256, 'Sampling batch size (does not change th
 flags.DEFINE_integer('num_shards', None, 'Output shards (default ~10,000 examples each, >= 4).')
 flags.DEFINE_enum('jit_compile', 'auto', ['auto', 'true', 'false'],
                   'XLA for the sampler (auto: on GPU, off on CPU; stored, kept on resume).')
-flags.DEFINE_enum('sampler', None, ['heun', 'edm_stochastic', 'dpmpp_2m', 'euler_maruyama', 'pc'],
+flags.DEFINE_enum('sampler', None, ['heun', 'edm_stochastic', 'dpmpp_2m', 'euler_ancestral',
+                                     'dpmpp_2m_sde', 'euler_maruyama', 'pc'],
                   'Diffusion exports: the sampler (default: the export\'s).')
 flags.DEFINE_integer('num_steps', None, 'Diffusion exports: sampler steps (default: the export\'s).')
 flags.DEFINE_float('guidance', None, 'Diffusion exports: classifier-free guidance weight (1: none).')

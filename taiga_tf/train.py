@@ -74,7 +74,8 @@ flags.DEFINE_float('sigma_data', 0.0,
                    'EDM sigma_data; 0: measured on the training images in network space.')
 flags.DEFINE_enum('mixed_precision', 'float32', ['float32', 'bfloat16'],
                   'Score model compute dtype (variables stay float32).')
-flags.DEFINE_enum('sampler', 'heun', ['heun', 'edm_stochastic', 'dpmpp_2m', 'euler_maruyama', 'pc'],
+flags.DEFINE_enum('sampler', 'heun', ['heun', 'edm_stochastic', 'dpmpp_2m', 'euler_ancestral',
+                                      'dpmpp_2m_sde', 'euler_maruyama', 'pc'],
                   "Default sampler of the export and of the training-time evaluation.")
 flags.DEFINE_integer('num_steps', 18, 'Default sampler steps (heun 18 = 35 network evaluations).')
 flags.DEFINE_float('guidance', 1.0, 'Default classifier-free guidance weight (1: none).')

@@ -196,3 +196,16 @@ def test_noise_streams_are_per_sample_and_distinct():
   mask[1:3, 1:3] = 1
   m = noise_lib.per_sample_image_noise(seed, tf.range(2, dtype=tf.int64), [4, 4], mask)(1).numpy()
   assert np.all(m[:, mask == 0] == 0) and np.all(m[:, mask == 1] != 0)
+
+
+def test_the_apps_offer_every_sampler():
+  """train's and generate's --sampler list every sampler the export has (each app in its
+  own process: both define the flag)."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  for app in ('train', 'generate'):
+    code = (f'import taiga_tf.{app}; from absl import flags; '
+            "print(','.join(flags.FLAGS['sampler'].parser.enum_values))")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert tuple(out.stdout.strip().split(',')) == solvers.SAMPLERS, (app, out.stdout)

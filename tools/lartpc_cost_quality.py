@@ -16,6 +16,16 @@ with the MC-vs-MC row, images/s and the ratio to the MC; writes
 `<output_dir>/cost_quality.json`. Each run writes its rows; runs with different
 settings may share an output_dir (in parallel too); `--table` merges the rows,
 times the MC once and prints.
+
+The images/s of a report run depend on what else shared the cores. `--speed` times
+each setting again, one after another in one process on a machine left alone (the
+export's compiled sampler, after its trace, batches of up to 64, the first
+num_examples samples of seed 1, tracks and showers alternating) and the MC in the
+same run, into `<output_dir>/speed.json`; `--table` then shows those images/s
+beside the report runs' and takes the ratio to the MC from them:
+
+  .venv/bin/python tools/lartpc_cost_quality.py --speed --data_dir=out/tensorflow_datasets \
+      --output_dir=out/lartpc_cq_4000 --settings=em1000=...:euler_maruyama:1000:64,...
 """
 import argparse
 import json
@@ -45,6 +55,8 @@ def main():
                   help='label=export:sampler:num_steps:num_examples,... (empty with --table)')
   ap.add_argument('--table', action='store_true',
                   help='only merge the rows of earlier runs in --output_dir, time the MC and print')
+  ap.add_argument('--speed', action='store_true',
+                  help='only time the sampling of each setting (and the MC) into speed.json')
   ap.add_argument('--data_dir', required=True)
   ap.add_argument('--reference', default='lartpc/simulated')
   ap.add_argument('--output_dir', default='out/lartpc_cost_quality')
@@ -60,6 +72,8 @@ def main():
   rows = []
   if args.table:
     return print_table(args)
+  if args.speed:
+    return time_settings(args, log)
   for setting in args.settings.split(','):
     label, spec = setting.split('=', 1)
     model, sampler, steps, n = spec.rsplit(':', 3)
@@ -93,6 +107,38 @@ def main():
   return 0
 
 
+def time_settings(args, log) -> int:
+  """images/s of each setting's compiled sampler, one after another in this process."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from taiga_tf import samplers  # pylint: disable=g-import-not-at-top
+  from taiga_tf.diffusion import solvers  # pylint: disable=g-import-not-at-top
+  out = {}
+  for setting in args.settings.split(','):
+    label, spec = setting.split('=', 1)
+    path, sampler, steps, n = spec.rsplit(':', 3)
+    n = int(n)
+    model, _, meta = samplers.load_generator(path)
+    sampling = samplers.sampling_settings(model, meta, None if sampler == '-' else sampler,
+                                          int(steps) or None, None)
+    batch = min(n, 64)
+    smp = samplers.make_sampler(model, batch, 'auto', sampling)
+    smp.warm_up(0, [1, 0])
+    labels = np.arange(n) % 2
+    t0 = time.perf_counter()
+    for i in range(0, n, batch):
+      smp(labels[i:i + batch], [1, 0], i)
+    rate = n / (time.perf_counter() - t0)
+    nfe = solvers.nfe(sampler, int(steps)) if sampling else 1
+    out[label] = {'images_per_s': rate, 'n': n, 'batch': batch, 'nfe': nfe, 'sampling': sampling}
+    log(f'{label}: {rate:.3g} images/s ({n} images, batch {batch}, {nfe} network evaluations)')
+  mc = mc_events_per_s(args.mc_events)
+  path = os.path.join(args.output_dir, 'speed.json')
+  with open(path, 'w') as f:
+    json.dump({'settings': out, 'mc_events_per_s': mc}, f, indent=1)
+  log(f'wrote {path}')
+  return 0
+
+
 def print_table(args) -> int:
   """Merges the rows_*.json of every run in output_dir (in --settings order when given)."""
   import glob  # pylint: disable=g-import-not-at-top
@@ -101,8 +147,14 @@ def print_table(args) -> int:
     with open(path) as f:
       rows.update({r['setting']: r for r in json.load(f)})
   order = [s.split('=', 1)[0] for s in args.settings.split(',') if s] or sorted(rows)
-  result = {'rows': [rows[k] for k in order if k in rows] + [r for k, r in rows.items() if k not in order],
-            'mc_events_per_s': mc_events_per_s(args.mc_events)}
+  result = {'rows': [rows[k] for k in order if k in rows] + [r for k, r in rows.items() if k not in order]}
+  speed_path = os.path.join(args.output_dir, 'speed.json')
+  if os.path.exists(speed_path):        # timed alone: the MC of the same run
+    with open(speed_path) as f:
+      speed = json.load(f)
+    result.update(speed=speed['settings'], mc_events_per_s=speed['mc_events_per_s'])
+  else:
+    result['mc_events_per_s'] = mc_events_per_s(args.mc_events)
   with open(os.path.join(args.output_dir, 'cost_quality.json'), 'w') as f:
     json.dump(result, f, indent=1)
   print(table(result))
@@ -124,12 +176,22 @@ def _cell(v):
 def table(result) -> str:
   rows, mc = result['rows'], result['mc_events_per_s']
   mc_rate = 1.0 / (sum(1.0 / r for r in mc.values()) / len(mc))   # events/s over the five types
+  speed = result.get('speed')
   out = [f'MC (built-in, one process): {", ".join(f"{p} {r:.1f}" for p, r in mc.items())} events/s '
-         f'({mc_rate:.1f} events/s over the five types)', '',
-         '| setting | network evaluations | images | images/s | × MC |', '|---|---|---|---|---|']
+         f'({mc_rate:.1f} events/s over the five types)', '']
+  if speed:
+    out += ['| setting | network evaluations | images | images/s (report run) | images/s (timed alone) '
+            '| × MC |', '|---|---|---|---|---|---|']
+  else:
+    out += ['| setting | network evaluations | images | images/s | × MC |', '|---|---|---|---|---|']
   for r in rows:
-    out.append(f'| {r["setting"]} | {r["nfe"]} | {r["n"]} | {r["images_per_s"]:.2f} | '
-               f'{r["images_per_s"] / mc_rate:.2g} |')
+    alone = (speed or {}).get(r['setting'], {}).get('images_per_s')
+    cells = [r['setting'], str(r['nfe']), str(r['n']), f'{r["images_per_s"]:.2f}']
+    if speed:
+      cells.append(f'{alone:.3g}' if alone else '–')
+    rate = alone if speed else r['images_per_s']
+    cells.append(f'{rate / mc_rate:.2g}' if rate else '–')
+    out.append('| ' + ' | '.join(cells) + ' |')
   for c in rows[0]['classes']:
     names = list(rows[0]['classes'][c])
     out += ['', f'{c}s: value [95 % interval] (MC vs MC at the same sample size)', '',
