@@ -140,14 +140,18 @@ def time_settings(args, log) -> int:
 
 
 def print_table(args) -> int:
-  """Merges the rows_*.json of every run in output_dir (in --settings order when given)."""
+  """Merges the rows_*.json of the runs in output_dir: the --settings labels in their
+  order when given (the rest of the labels after `=` is ignored), else every row."""
   import glob  # pylint: disable=g-import-not-at-top
   rows = {}
   for path in sorted(glob.glob(os.path.join(args.output_dir, 'rows_*.json'))):
     with open(path) as f:
       rows.update({r['setting']: r for r in json.load(f)})
   order = [s.split('=', 1)[0] for s in args.settings.split(',') if s] or sorted(rows)
-  result = {'rows': [rows[k] for k in order if k in rows] + [r for k, r in rows.items() if k not in order]}
+  missing = [k for k in order if k not in rows]
+  if missing:
+    raise SystemExit(f'no rows for {", ".join(missing)} in {args.output_dir} (have {", ".join(sorted(rows))})')
+  result = {'rows': [rows[k] for k in order]}
   speed_path = os.path.join(args.output_dir, 'speed.json')
   if os.path.exists(speed_path):        # timed alone: the MC of the same run
     with open(speed_path) as f:
