@@ -265,6 +265,8 @@ def fmt_measure(v) -> str:
     s += f'  MC-MC {v["mc_mc"]:.3g}'
   elif 'null_interval' in v:
     s += f'  null {v["null_interval"][0]:.3f}-{v["null_interval"][1]:.3f}'
+  if v.get('warning'):
+    s += f'  ({v["warning"]})'
   if v.get('evidence') is False:
     s += f'  NO EVIDENCE: blind to {", ".join(x for x in v["misses"] if x in calib.REQUIRED)}'
   elif 'evidence' in v and v['evidence'] is None:

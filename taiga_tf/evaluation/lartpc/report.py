@@ -263,8 +263,15 @@ def _compare(ctx, gen, cls, seed):
   auc = lambda p, q: metrics.auc(np.r_[np.ones(len(p)), np.zeros(len(q))], np.r_[p, q])
   measures['two_sample_auc_image'] = measure(metrics.auc(y_te, s), metrics.bootstrap_ci(
       auc, [s[y_te == 1], s[y_te == 0]], nb, cfg.seed))
-  measures['two_sample_auc_image']['null_interval'] = metrics.auc_null_interval(
-      int(y_te.sum()), int(len(y_te) - y_te.sum()))
+  auc_m = measures['two_sample_auc_image']
+  auc_m['null_interval'] = metrics.auc_null_interval(int(y_te.sum()), int(len(y_te) - y_te.sum()))
+  if len(tr) < common.MIN_EARLY_STOPPING:
+    # a fixed few epochs: the CNN is barely trained, and its AUC leaves the null interval on
+    # both sides (below it the sets differ too; the direction was learned the wrong way round)
+    auc_m['warning'] = (f'CNN trained on {len(tr)} < {common.MIN_EARLY_STOPPING} images without '
+                        'early stopping: no pass/fail reading')
+  elif auc_m['value'] < auc_m['null_interval'][0]:
+    auc_m['warning'] = 'below the null interval: the sets differ (direction learned reversed)'
   rep['two_sample'] = {'n_train': int(len(tr)), 'n_test': int(len(te)), 'image_cnn_training': info}
   log(f'evaluate: {cls}s: SSNet-FID {measures["ssnet_fid"]["value"]:.3g} '
       f'(MC-MC {measures["ssnet_fid"]["mc_mc"]:.3g}), two-sample AUC '
