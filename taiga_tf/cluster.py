@@ -105,16 +105,24 @@ def make_strategy(num_cpu_devices: int = 1) -> tf.distribute.Strategy:
   return tf.distribute.get_strategy()
 
 
-def resolve_jit(flag: str, strategy) -> bool:
-  """XLA by default on GPUs only; never with a multi-replica strategy on CPU devices."""
+def resolve_jit(flag: str, num_replicas: int = 1, log=print) -> bool:
+  """The one rule for XLA, in training and in sampling: 'true'/'false' as given,
+  'auto' on GPUs only; never with several replicas on CPU devices (XLA does not
+  combine with MirroredStrategy there).
+
+  Deterministic on purpose: XLA and the plain graph give different numbers in the
+  last bits, so the choice is part of a run's and a dataset's identity (stored, and
+  checked on resume), never the result of a timing race.
+  """
+  if flag not in ('auto', 'true', 'false'):
+    raise ValueError(f"jit_compile must be 'auto', 'true' or 'false', got {flag!r}")
   on_gpu = bool(tf.config.list_logical_devices('GPU'))
   if flag == 'auto':
     return on_gpu
-  jit = flag in ('true', 'True', '1', True)
-  if jit and not on_gpu and strategy.num_replicas_in_sync > 1:
-    print('train: jit_compile disabled: XLA does not combine with MirroredStrategy on CPU')
+  if flag == 'true' and not on_gpu and num_replicas > 1:
+    log('jit_compile disabled: XLA does not combine with MirroredStrategy on CPU devices')
     return False
-  return jit
+  return flag == 'true'
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -12,12 +12,22 @@ is read, so TF_CPP_MIN_LOG_LEVEL cannot hide them: `start_tensorflow` imports
 TensorFlow and lists its devices with the process's stderr pointed at /dev/null.
 They stay visible with `--verbosity=N` (absl's flag, N >= 0) or
 TAIGA_TF_TF_LOGS=1. TAIGA_TF_TRACEBACK=1 shows the full traceback of an error.
+
+Library noise a user should not have to read is routed the same way:
+`quiet_library_logs` drops TFDS's `FeatureConnector.dtype is deprecated` warning
+(TFDS 4.9 triggers it itself when it decodes a Tensor feature; our own code reads
+`np_dtype`), and `run_quiet` runs another tool's command (the demo's `tfds build`)
+with TensorFlow's C++ start-up lines and the `DatasetInfo` repr it prints at the end
+filtered out of its output, progress bars kept.
 No TensorFlow import at module level (the numpy-only MC imports nothing of TF).
 """
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
+import subprocess
 import sys
 
 LOGS_ENV = 'TAIGA_TF_TF_LOGS'
@@ -75,8 +85,90 @@ def start_tensorflow():
     import tensorflow_datasets  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   v = _flag('verbosity')
   if v is None or not v.present:
-    from absl import logging  # pylint: disable=g-import-not-at-top
-    logging.set_verbosity(logging.ERROR)
+    from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+    absl_logging.set_verbosity(absl_logging.ERROR)
+  quiet_library_logs()
+
+
+# Python-side log records of the libraries that say nothing to a user of taiga_tf.
+LIBRARY_NOISE = ('.dtype` is deprecated. Please change your code to use NumPy',)
+
+# Lines of another process's output that are TensorFlow's start-up noise: absl's C++
+# log prefix (I/W/E + MMDD or 0000 + time), its "before InitializeLog" notice, and the
+# optional-dependency warning of apache_beam's GCP extras.
+_NOISE_LINE = re.compile(r'^([IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\]|'
+                         r'WARNING: All log messages before absl::InitializeLog|'
+                         r'WARNING:root:apitools not found)')
+
+
+class _DropLibraryNoise(logging.Filter):
+  def filter(self, record):
+    msg = record.getMessage()
+    return not any(n in msg for n in LIBRARY_NOISE)
+
+
+def quiet_library_logs():
+  """Drops LIBRARY_NOISE from Python logging (absl's logger included), unless
+  TensorFlow's logs were asked for (--verbosity, TAIGA_TF_TF_LOGS=1)."""
+  if tf_logs_wanted():
+    return
+  for name in ('absl', ''):
+    log = logging.getLogger(name)
+    if not any(isinstance(f, _DropLibraryNoise) for f in log.filters):
+      log.addFilter(_DropLibraryNoise())
+  for handler in logging.getLogger().handlers + logging.getLogger('absl').handlers:
+    if not any(isinstance(f, _DropLibraryNoise) for f in handler.filters):
+      handler.addFilter(_DropLibraryNoise())
+
+
+class NoiseFilter:
+  """Line filter for another process's output: drops TensorFlow's start-up lines and a
+  `tfds.core.DatasetInfo(...)` repr block; everything else passes unchanged."""
+
+  def __init__(self):
+    self._in_info = False
+
+  def keep(self, line: str) -> bool:
+    if self._in_info:
+      if line.rstrip('\r\n') == ')':
+        self._in_info = False
+      return False
+    if line.startswith('tfds.core.DatasetInfo('):
+      self._in_info = True
+      return False
+    return not _NOISE_LINE.match(line)
+
+
+def run_quiet(cmd: list, **kwargs) -> int:
+  """Runs `cmd` with its stdout and stderr relayed to ours through NoiseFilter
+  (progress bars, which redraw with carriage returns, pass as they come). With
+  TensorFlow's logs asked for, the output is not filtered. Raises
+  subprocess.CalledProcessError on a non-zero exit, like subprocess.run(check=True)."""
+  if tf_logs_wanted():
+    return subprocess.run(cmd, check=True, **kwargs).returncode
+  proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
+  noise, pending, out = NoiseFilter(), b'', sys.stdout
+  while True:
+    chunk = os.read(proc.stdout.fileno(), 65536)
+    if not chunk:
+      break
+    pending += chunk
+    *lines, pending = pending.split(b'\n')
+    for line in lines:
+      text = line.decode(errors='replace') + '\n'
+      if noise.keep(text):
+        out.write(text)
+    if b'\r' in pending and not noise._in_info:       # a progress bar redrawing itself
+      head, _, pending = pending.rpartition(b'\r')
+      out.write(head.decode(errors='replace') + '\r')
+    out.flush()
+  if pending and noise.keep(pending.decode(errors='replace')):
+    out.write(pending.decode(errors='replace'))
+    out.flush()
+  rc = proc.wait()
+  if rc:
+    raise subprocess.CalledProcessError(rc, cmd)
+  return rc
 
 
 @contextlib.contextmanager

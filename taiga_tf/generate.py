@@ -9,8 +9,9 @@ counts). Example i depends only on (seed, i); an interrupted run resumes when
 started again with the same arguments; the output appears only when complete.
 
 On N machines sharing a file system (or N processes), run the same command with
---num_workers=N --worker_index=i (and an explicit --num_shards >= N) on each; the
-last worker to finish completes the dataset, identical to the one-machine run's.
+--num_workers=N --worker_index=i on each; the last worker to finish completes the
+dataset, identical to a one-machine run's with the same --num_shards (the default,
+about 10,000 examples a shard, at least 4 and at least N, is the same in every worker).
 """
 import json
 
@@ -25,7 +26,8 @@ flags.DEFINE_integer('num_examples', None, 'Number of examples (counts plans: op
 flags.DEFINE_string('output_dir', None, 'Output dataset directory (TFDS format).')
 flags.DEFINE_integer('seed', 0, 'Generation seed: example i depends only on (seed, i).')
 flags.DEFINE_integer('batch_size', 256, 'Sampling batch size (does not change the output).')
-flags.DEFINE_integer('num_shards', None, 'Output shards (default ~10,000 examples each, >= 4).')
+flags.DEFINE_integer('num_shards', None, 'Output shards (default ~10,000 examples each, at least 4 and '
+                     'at least --num_workers).')
 flags.DEFINE_enum('jit_compile', 'auto', ['auto', 'true', 'false'],
                   'XLA for the sampler (auto: on GPU, off on CPU; stored, kept on resume).')
 flags.DEFINE_enum('sampler', None, ['heun', 'edm_stochastic', 'dpmpp_2m', 'euler_ancestral',

@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from taiga_tf import data as data_lib
-from taiga_tf import detectors, plans, samplers
+from taiga_tf import cluster, detectors, plans, samplers
 from taiga_tf.dataset_writer import (DatasetWriter, claim_output_dir, generated_features,
                                      serialize_generated)
 
@@ -48,7 +48,7 @@ class GenerateConfig:
   num_examples: int | None = None
   seed: int = 0
   batch_size: int = 256
-  num_shards: int | None = None      # default: ~10,000 examples per shard, at least 4
+  num_shards: int | None = None      # default: default_num_shards(num_examples, num_workers)
   jit_compile: str = 'auto'
   data_dir: str | None = None        # where the training dataset is (for MC class counts)
   overwrite: bool = False
@@ -89,7 +89,7 @@ def _particle_id(det, particle: str) -> int:
 
 
 def _writer_thread(q, writer, stats):
-  """Consumes (shard, start, labels, images) batches and None shard-end markers."""
+  """Consumes (shard, start, labels, images) batches until the StopIteration sentinel."""
   shard = None
   n_mc = stats['n_mc_classes']
   columns = stats['columns']
@@ -121,6 +121,13 @@ def _writer_thread(q, writer, stats):
       shard.abort()
 
 
+def default_num_shards(num_examples: int, num_workers: int = 1) -> int:
+  """About 10,000 examples per shard, at least 4 and at least one per worker: a pure
+  function of the plan's size and the worker count, so every worker of a run computes
+  the same (a one-process run with --num_shards set to it writes the same shards)."""
+  return max(4, -(-num_examples // 10000), num_workers)
+
+
 def check_config(cfg: GenerateConfig):
   """Argument errors, before any work."""
   if cfg.batch_size < 1:
@@ -133,9 +140,6 @@ def check_config(cfg: GenerateConfig):
   if cfg.num_workers < 1 or not 0 <= cfg.worker_index < cfg.num_workers:
     raise ValueError(f'worker_index must be in 0..num_workers-1 and num_workers >= 1, got '
                      f'worker_index={cfg.worker_index}, num_workers={cfg.num_workers}')
-  if cfg.num_workers > 1 and cfg.num_shards is None:
-    raise ValueError('several workers need an explicit --num_shards (at least --num_workers; '
-                     'the same in every worker), so that every worker cuts the plan alike')
   if cfg.num_steps is not None and cfg.num_steps < 1:
     raise ValueError(f'num_steps must be >= 1, got {cfg.num_steps}')
   if not os.path.isdir(cfg.model):
@@ -169,9 +173,9 @@ def _generate(cfg: GenerateConfig, log=print) -> dict:
   n = len(labels)
   if n == 0:
     raise ValueError('the plan asks for no examples')
-  n_shards = cfg.num_shards or max(4, -(-n // 10000))
+  n_shards = cfg.num_shards or default_num_shards(n, cfg.num_workers)
   sampling = samplers.sampling_settings(model, meta, cfg.sampler, cfg.num_steps, cfg.guidance)
-  jit = samplers.resolve_jit(cfg.jit_compile)
+  jit = cluster.resolve_jit(cfg.jit_compile)
   state = {'model': os.path.abspath(cfg.model), 'plan': cfg.plan, 'seed': cfg.seed,
            'counts': counts.tolist(), 'jit_compile': jit, 'sampling': sampling}
   features = generated_features(int(meta['square_size']), num_classes, n_mc, det.particles,

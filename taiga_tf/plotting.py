@@ -11,7 +11,7 @@ def pyplot():
 
 
 def image_grid_figure(draw, rows, titles=None, row_labels=None, cell=2.0):
-  """Figure with one image per cell: draw(ax, rows[r][c]) draws an item (None: empty)."""
+  """Figure with one image per cell: `draw(ax, rows[r][c])` draws an item (None: empty)."""
   plt = pyplot()
   n_rows, n_cols = len(rows), max(len(r) for r in rows)
   fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols, cell * n_rows),

@@ -1,9 +1,9 @@
 """Fixed-shape, optionally XLA-compiled sampling from an exported generator.
 
 A sampler takes a generator function `fn(class_id, seed, index) -> {'image',
-'pixels'}` (the SavedModel's `generate_indexed`: the cGAN today, the diffusion
-model through the same export interface) and calls it on batches of one fixed
-size, padding the last one, so the compiled function is traced once.
+'pixels'}` (the SavedModel's `generate_indexed`, which every model kind exports)
+and calls it on batches of one fixed size, padding the last one, so the compiled
+function is traced once.
 
 That size is the batch size rounded up to a multiple of 8: measured on this
 CPU (oneDNN on or off), per-sample outputs are bitwise the same for every even
@@ -16,6 +16,8 @@ import json
 
 import numpy as np
 import tensorflow as tf
+
+from taiga_tf import cluster
 
 
 class Sampler:
@@ -62,20 +64,6 @@ def load_generator(path: str):
   return model, info, meta
 
 
-def resolve_jit(flag: str) -> bool:
-  """'true'/'false' as given; 'auto': XLA on GPUs, the plain graph on CPU.
-
-  Deterministic on purpose: XLA and the plain graph give different images in the
-  last bits, so the choice is part of a dataset's identity (stored in its state
-  and checked on resume), never the result of a timing race.
-  """
-  if flag in ('true', 'false'):
-    return flag == 'true'
-  if flag != 'auto':
-    raise ValueError(f"jit_compile must be 'auto', 'true' or 'false', got {flag!r}")
-  return bool(tf.config.list_logical_devices('GPU'))
-
-
 def sampling_settings(model, meta: dict, sampler: str | None, num_steps: int | None,
                       guidance: float | None) -> dict | None:
   """The sampler settings of a diffusion export ({} defaults from its metadata);
@@ -99,7 +87,7 @@ def sampling_settings(model, meta: dict, sampler: str | None, num_steps: int | N
 
 def make_sampler(model, batch_size: int, flag: str, sampling: dict | None = None) -> Sampler:
   """A Sampler of the export: generate_indexed (cGAN), or sample_<sampler> with fixed
-  num_steps and guidance (diffusion), compiled with XLA by `resolve_jit(flag)`."""
+  num_steps and guidance (diffusion), compiled with XLA by `cluster.resolve_jit(flag)`."""
   if sampling is None:
     fn = model.generate_indexed
   else:
@@ -109,4 +97,4 @@ def make_sampler(model, batch_size: int, flag: str, sampling: dict | None = None
 
     def fn(class_id, seed, index):
       return endpoint(class_id=class_id, seed=seed, index=index, num_steps=steps, guidance=g)
-  return Sampler(fn, batch_size, resolve_jit(flag))
+  return Sampler(fn, batch_size, cluster.resolve_jit(flag))

@@ -3,12 +3,15 @@
     m = tf.saved_model.load('<workdir>/saved_model')     # no taiga_tf, no keras
     m.generate(class_id=..., seed=...)                  # the default sampler (metadata)
     m.generate_indexed(class_id=..., seed=..., index=...)
-    m.sample(class_id=..., seed=..., index=..., sampler='dpmpp_2m', num_steps=10, guidance=1.0)
     m.sample_heun(class_id=..., seed=..., index=..., num_steps=18, guidance=1.0)   # one per sampler
+    getattr(m, 'sample_' + name)(...)                   # a sampler chosen by name
     m.metadata()['default_sampler'], ['default_num_steps'], ['default_guidance'], ['samplers']
 
 Every endpoint runs the whole sampling loop as one graph (a tf.while_loop over
 the steps); sample j depends only on (seed, index[j]) and the sampler settings.
+Each sampler is traced once: `generate` and `generate_indexed` call the default
+sampler's `sample_<name>` function with the default settings (the SavedModel
+holds one graph per sampler, not a second copy of the default one).
 """
 from __future__ import annotations
 
@@ -50,22 +53,11 @@ class DiffusionModule(_ExportModule):
     fn.__name__ = f'sample_{name}'
     return fn
 
-  def _images(self, class_id, seed, index):
+  def _run(self, class_id, seed, index):
     d = self._defaults
-    return self._pe(d['sampler'], class_id, seed, index, tf.constant(d['num_steps'], tf.int32),
-                    tf.constant(d['guidance'], tf.float32))
-
-  @tf.function(input_signature=_SIG[:3] + [tf.TensorSpec([], tf.string, name='sampler')] + _SIG[3:])
-  def sample(self, class_id, seed, index, sampler, num_steps, guidance):
-    """Any sampler by name (for compiled, fixed-sampler use take sample_<name>)."""
-    names = list(solvers.SAMPLERS)
-    known = tf.reduce_any(tf.equal(sampler, names))
-    ok = tf.debugging.Assert(known, ['sampler must be one of ' + ', '.join(names) + '; got',
-                                     sampler])
-    k = tf.argmax(tf.cast(tf.equal(sampler, names), tf.int32), output_type=tf.int32)
-    branches = [lambda n=n: self._pe(n, class_id, seed, index, num_steps, guidance) for n in names]
-    with tf.control_dependencies([ok]):
-      return self._guarded(class_id, index, lambda: tf.switch_case(k, branches))
+    return getattr(self, f'sample_{d["sampler"]}')(
+        class_id, seed, index, tf.constant(d['num_steps'], tf.int32),
+        tf.constant(d['guidance'], tf.float32))
 
 
 def export(net, prep, detector: Detector, num_classes: int, cfg: edm_lib.EDMConfig,

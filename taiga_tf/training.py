@@ -78,7 +78,6 @@ class TrainConfig:
 # ---------------------------------------------------------------- devices
 configure_devices = cluster.configure_devices     # one machine or several: taiga_tf.cluster
 make_strategy = cluster.make_strategy
-resolve_jit = cluster.resolve_jit
 
 
 def train_particle(cfg: TrainConfig):
@@ -254,7 +253,7 @@ def _log_scalars(writer, step, vals, kind, cfg, model, rate, buckets):
     tf.summary.scalar('speed/images_per_s', rate * cfg.batch_size)
     if buckets is not None:
       from taiga_tf.models.diffusion import bucket_names  # pylint: disable=g-import-not-at-top
-      for name, s, c in zip(bucket_names(1.0), buckets[0], buckets[1]):
+      for name, s, c in zip(bucket_names(), buckets[0], buckets[1]):
         if c > 0:
           tf.summary.scalar(f'losses/by_noise_level/{name}', s / c)
 
@@ -269,7 +268,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
   os.makedirs(cfg.workdir, exist_ok=True)
   run_role = cluster.role()
   strategy = make_strategy(cfg.num_cpu_devices)
-  jit = resolve_jit(cfg.jit_compile, strategy)
+  jit = cluster.resolve_jit(cfg.jit_compile, strategy.num_replicas_in_sync, log)
   spec = data_lib.open_dataset(cfg.dataset, cfg.data_dir)
   check_particle(cfg, spec)
   prep = spec.detector.preprocessing()

@@ -17,11 +17,11 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
 
 def test_mc_cli_writes_real_format(tmp_path):
   out = subprocess.run(
-      [sys.executable, '-m', 'taiga_tf.mc', '--particle=gamma', '--n_events=25',
+      [sys.executable, '-m', 'taiga_tf.detectors.taiga_iact.mc', '--particle=gamma', '--n_events=25',
        '--seed=4', f'--output_dir={tmp_path}', '--events_per_file=10'],
       capture_output=True, text=True, timeout=300, env=ENV)
   assert out.returncode == 0, out.stderr[-2000:]
-  assert 'taiga_tf.mc: 25 gamma events' in out.stdout.splitlines()[-1]
+  assert 'taiga_tf.detectors.taiga_iact.mc: 25 gamma events' in out.stdout.splitlines()[-1]
   files = sorted(tmp_path.glob('*_cb4.txt'))
   assert len(files) == 3
   cam = builtin_camera()
@@ -47,7 +47,7 @@ def test_mc_cli_writes_real_format(tmp_path):
 
 
 def test_mc_cli_rejects_bad_flags(tmp_path):
-  out = subprocess.run([sys.executable, '-m', 'taiga_tf.mc', '--particle=iron',
+  out = subprocess.run([sys.executable, '-m', 'taiga_tf.detectors.taiga_iact.mc', '--particle=iron',
                         f'--output_dir={tmp_path}'], capture_output=True, text=True, env=ENV)
   assert out.returncode != 0 and 'particle' in out.stderr
 

@@ -188,15 +188,15 @@ LOAD_SCRIPT = textwrap.dedent('''
     steps, g = meta['default_num_steps'], meta['default_guidance']
     c = m.sample_dpmpp_2m(class_id=y, seed=seed, index=tf.range(5, dtype=tf.int64),
                           num_steps=steps, guidance=g)['image'].numpy()
-    d = m.sample(class_id=y, seed=seed, index=tf.range(5, dtype=tf.int64), sampler='heun',
-                 num_steps=tf.constant(2), guidance=tf.constant(2.0))['image'].numpy()
+    d = m.sample_heun(class_id=y, seed=seed, index=tf.range(5, dtype=tf.int64),
+                      num_steps=tf.constant(2), guidance=tf.constant(2.0))['image'].numpy()
     e = m.sample_euler_maruyama(class_id=y[:2], seed=seed, index=tf.range(2, dtype=tf.int64),
                                 num_steps=tf.constant(5), guidance=tf.constant(1.0))['image'].numpy()
     mask = meta['mask'].numpy().astype(bool)
     errs = []
     for call in (lambda: m.generate(class_id=tf.constant([0, 100], tf.int32), seed=seed),
-                 lambda: m.sample(class_id=y, seed=seed, index=tf.range(5, dtype=tf.int64),
-                                  sampler='nope', num_steps=tf.constant(2), guidance=tf.constant(1.0))):
+                 lambda: m.sample_heun(class_id=y, seed=seed, index=tf.range(5, dtype=tf.int64),
+                                       num_steps=tf.constant(0), guidance=tf.constant(1.0))):
       try:
         call()
         errs.append('')
@@ -210,6 +210,8 @@ LOAD_SCRIPT = textwrap.dedent('''
         'other_sampler': float(np.abs(a - d).mean()), 'em_finite': bool(np.isfinite(e).all()),
         'default_sampler': meta['default_sampler'].numpy().decode(), 'steps': int(steps),
         'errors': errs,
+        'samplers': sorted(x.decode() for x in meta['samplers'].numpy()),
+        'endpoints': sorted(n for n in dir(m) if n.startswith('sample')),
         'imported': sorted(k for k, v in sys.modules.items()
                            if v is not None and k.split('.')[0] in ('keras', 'taiga_tf')),
     }))
@@ -230,7 +232,8 @@ def test_export_loads_in_plain_tensorflow(diffusion_saved_model, tmp_path):
   assert r['default_is_dpm'] < 1e-4     # generate == sample_<default>(default steps)
   assert r['other_sampler'] > 0
   assert 'class_id must be in [0, 100)' in r['errors'][0]
-  assert 'sampler must be one of' in r['errors'][1]
+  assert 'num_steps must be >= 1' in r['errors'][1]
+  assert r['endpoints'] == ['sample_' + n for n in r['samplers']]     # one endpoint per sampler
 
 
 def test_particle_conditioned_model_generates_gammas_and_protons(dummy_data_dir, tmp_path):

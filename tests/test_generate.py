@@ -307,7 +307,6 @@ def test_workers_write_the_one_process_dataset(smoke_saved_model, dummy_data_dir
 @pytest.mark.parametrize('kw,pattern', [
     (dict(num_workers=2, worker_index=2, num_shards=4), 'worker_index must be in 0..num_workers-1'),
     (dict(num_workers=0), 'num_workers >= 1'),
-    (dict(num_workers=2, worker_index=0), 'several workers need an explicit --num_shards'),
 ])
 def test_bad_worker_arguments_fail_before_any_work(smoke_saved_model, dummy_data_dir, tmp_path,
                                                    kw, pattern):
@@ -315,6 +314,13 @@ def test_bad_worker_arguments_fail_before_any_work(smoke_saved_model, dummy_data
     generation.generate(_cfg(smoke_saved_model, dummy_data_dir, tmp_path / 'x', plan='imbalanced',
                              num_examples=8, **kw))
   assert os.listdir(tmp_path) == []
+
+
+def test_default_shard_count_is_a_function_of_the_plan_and_the_workers():
+  assert generation.default_num_shards(96) == 4
+  assert generation.default_num_shards(96, num_workers=2) == 4
+  assert generation.default_num_shards(96, num_workers=7) == 7      # one shard per worker at least
+  assert generation.default_num_shards(40_001) == 5                  # ~10,000 examples per shard
 
 
 def test_more_workers_than_shards_is_an_error(smoke_saved_model, dummy_data_dir, tmp_path):
@@ -339,11 +345,12 @@ def test_worker_locks_refuse_a_twin_worker_and_a_one_process_run(tmp_path):
 
 
 def test_two_worker_processes_through_the_cli(smoke_saved_model, dummy_data_dir, tmp_path):
-  """Two `python -m taiga_tf.generate` workers at once: the shards are the one-process run's, byte
-  for byte (records are serialized with sorted map keys, the same in any process)."""
+  """Two `python -m taiga_tf.generate` workers at once, each with the default shard count: the
+  shards are the one-process run's, byte for byte (records are serialized with sorted map keys,
+  the same in any process)."""
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', TF_NUM_INTRAOP_THREADS='1')
   args = [sys.executable, '-m', 'taiga_tf.generate', f'--model={smoke_saved_model}',
-          '--plan=balanced', '--num_examples=96', '--seed=7', '--num_shards=4',
+          '--plan=balanced', '--num_examples=96', '--seed=7',
           f'--data_dir={dummy_data_dir}', '--batch_size=16', '--jit_compile=false']
   procs = [subprocess.Popen(args + [f'--output_dir={tmp_path / "multi"}', '--num_workers=2',
                                     f'--worker_index={i}'],

@@ -18,8 +18,8 @@ def _endpoints(path):
     two, one = tf.constant(2), tf.constant(1.0)
     calls['sample_heun'] = lambda y, i: m.sample_heun(class_id=y, seed=SEED, index=i,
                                                       num_steps=two, guidance=one)
-    calls['sample'] = lambda y, i: m.sample(class_id=y, seed=SEED, index=i, sampler='dpmpp_2m',
-                                            num_steps=two, guidance=one)
+    calls['sample_dpmpp_2m'] = lambda y, i: m.sample_dpmpp_2m(class_id=y, seed=SEED, index=i,
+                                                              num_steps=two, guidance=one)
   return m, calls
 
 

@@ -32,6 +32,8 @@ import sys
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from taiga_tf import console  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def build(config: str, data_dir: pathlib.Path, download_dir: pathlib.Path, name='taiga_iact'):
@@ -40,7 +42,7 @@ def build(config: str, data_dir: pathlib.Path, download_dir: pathlib.Path, name=
          f'--data_dir={data_dir}', f'--download_dir={download_dir}']
   print('$', ' '.join(cmd), flush=True)
   t0 = time.time()
-  subprocess.run(cmd, check=True)
+  console.run_quiet(cmd)     # TensorFlow's start-up lines and the DatasetInfo repr filtered out
   print(f'tfds build finished in {time.time() - t0:.0f} s', flush=True)
 
 
@@ -60,6 +62,23 @@ def plot_lartpc_examples(builder, path, n_per_class=4):
   fig = examples_figure(exs, [f'{names[e["particle"]]} {e["momentum"]:.0f} MeV/c' for e in exs])
   fig.savefig(path, dpi=80)
   print(f'  wrote {path}')
+
+
+PARTS = []      # (part of the demo, seconds): printed at the end
+
+
+class part:  # pylint: disable=invalid-name
+  """Times one part of the demo for the table at the end."""
+
+  def __init__(self, name):
+    self.name = name
+
+  def __enter__(self):
+    print(f'\n== {self.name}', flush=True)
+    self.t0 = time.time()
+
+  def __exit__(self, *exc):
+    PARTS.append((self.name, time.time() - self.t0))
 
 
 def run(cmd):
@@ -162,49 +181,63 @@ def main():
   out = pathlib.Path(args.output_dir)
   data_dir = out / 'tensorflow_datasets'
   t0 = time.time()
-  build(args.config, data_dir, out / 'downloads')
+  console.start_tensorflow()     # quiet: TensorFlow's start-up lines, TFDS's deprecation warnings
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   from taiga_tf import data as data_lib  # pylint: disable=g-import-not-at-top
-  builder = tfds.builder_from_directory(
-      data_lib.dataset_dir(f'taiga_iact/{args.config}', str(data_dir)))   # the newest version
-  summarize(builder)
-  plot_examples(builder, out / 'examples.png')
-  workdir = out / 'cgan_smoke'
-  train_smoke(data_dir, workdir)
   sys.path.insert(0, str(REPO / 'tools'))
   import plot_generated  # pylint: disable=g-import-not-at-top
-  png, _ = plot_generated.plot(str(workdir), str(data_dir))
-  print(f'  wrote {png}')
-  # which measures of the report can see a bad generator at all: the report on deliberately
-  # wrong sets of held-out MC (noise, protons, shifted classes, ...), kept beside the classifiers
-  run([sys.executable, '-m', 'taiga_tf.evaluate', '--calibrate', f'--reference=taiga_iact/{args.config}',
-       f'--data_dir={data_dir}', f'--output_dir={out / "calibration"}',
-       f'--classifier_dir={out / "evaluation" / "classifiers"}', '--epochs=3'])
-  generated = generate_and_evaluate(workdir, data_dir, out, 'balanced', f'taiga_iact/{args.config}',
-                                    2000)
+  reference = f'taiga_iact/{args.config}'
+  with part(f'TAIGA-IACT: the built-in MC and tfds build {reference}'):
+    build(args.config, data_dir, out / 'downloads')
+    builder = tfds.builder_from_directory(
+        data_lib.dataset_dir(reference, str(data_dir)))   # the newest version
+    summarize(builder)
+    plot_examples(builder, out / 'examples.png')
+  workdir = out / 'cgan_smoke'
+  with part('TAIGA-IACT: train and export the smoke cGAN'):
+    train_smoke(data_dir, workdir)
+    png, _ = plot_generated.plot(str(workdir), str(data_dir))
+    print(f'  wrote {png}')
+  with part('TAIGA-IACT: calibrate the report on wrong sets (trains the MC classifiers)'):
+    # which measures of the report can see a bad generator at all: the report on deliberately
+    # wrong sets of held-out MC (noise, protons, shifted classes, ...), kept beside the classifiers
+    run([sys.executable, '-m', 'taiga_tf.evaluate', '--calibrate', f'--reference={reference}',
+         f'--data_dir={data_dir}', f'--output_dir={out / "calibration"}',
+         f'--classifier_dir={out / "evaluation" / "classifiers"}', '--epochs=3'])
+  with part('TAIGA-IACT: generate a balanced dataset with the cGAN and report on it'):
+    generated = generate_and_evaluate(workdir, data_dir, out, 'balanced', reference, 2000)
   # the score model through the same apps (smoke: a tiny U-Net, Heun with 6 steps)
   dworkdir = out / 'diffusion_smoke'
-  train_smoke(data_dir, dworkdir, 'diffusion_smoke.cfg')
-  png, _ = plot_generated.plot(str(dworkdir), str(data_dir), n_generated=50)
-  print(f'  wrote {png}')
-  dgenerated = generate_and_evaluate(dworkdir, data_dir, out, 'diffusion', f'taiga_iact/{args.config}',
-                                     500, out / 'evaluation' / 'classifiers')
-  build('simulated_small', data_dir, out / 'downloads', name='lartpc')
-  lbuilder = tfds.builder_from_directory(data_lib.dataset_dir('lartpc/simulated_small', str(data_dir)))
-  print('  lartpc/simulated_small: ' + ', '.join(f'{k} {v.num_examples}'
-                                                   for k, v in lbuilder.info.splits.items()))
-  plot_lartpc_examples(lbuilder, out / 'lartpc_examples.png')
+  with part('TAIGA-IACT: train and export the smoke score model'):
+    train_smoke(data_dir, dworkdir, 'diffusion_smoke.cfg')
+    png, _ = plot_generated.plot(str(dworkdir), str(data_dir), n_generated=50)
+    print(f'  wrote {png}')
+  with part('TAIGA-IACT: generate with the score model and report on it'):
+    dgenerated = generate_and_evaluate(dworkdir, data_dir, out, 'diffusion', reference, 500,
+                                       out / 'evaluation' / 'classifiers')
+  with part('LArTPC: the built-in MC and tfds build lartpc/simulated_small'):
+    build('simulated_small', data_dir, out / 'downloads', name='lartpc')
+    lbuilder = tfds.builder_from_directory(
+        data_lib.dataset_dir('lartpc/simulated_small', str(data_dir)))
+    print('  lartpc/simulated_small: ' + ', '.join(f'{k} {v.num_examples}'
+                                                     for k, v in lbuilder.info.splits.items()))
+    plot_lartpc_examples(lbuilder, out / 'lartpc_examples.png')
   lworkdir = out / 'diffusion_lartpc_smoke'
-  train_smoke(data_dir, lworkdir, 'diffusion_lartpc_smoke.cfg')
-  lgenerated = generate_and_evaluate(lworkdir, data_dir, out, 'lartpc', 'lartpc/simulated_small', 200)
-  print(f'\ndemo: built taiga_iact/{args.config} '
+  with part('LArTPC: train and export the smoke score model'):
+    train_smoke(data_dir, lworkdir, 'diffusion_lartpc_smoke.cfg')
+  with part('LArTPC: generate tracks and showers and report on them'):
+    lgenerated = generate_and_evaluate(lworkdir, data_dir, out, 'lartpc', 'lartpc/simulated_small',
+                                       200)
+  print('\ndemo: what each part took')
+  for name, sec in PARTS:
+    print(f'  {sec:6.0f} s  {name}')
+  print(f'\ndemo: built {reference} '
         f'({sum(s.num_examples for s in builder.info.splits.values())} events), wrote '
         f'{out / "examples.png"}; cGAN: {workdir / "saved_model"} -> {generated} -> '
         f'{out / "evaluation"}; diffusion: {dworkdir / "saved_model"} -> {dgenerated} -> '
         f'{out / "evaluation_diffusion"}; lartpc/simulated_small -> {out / "lartpc_examples.png"}, '
         f'{lworkdir / "saved_model"} -> {lgenerated} -> {out / "evaluation_lartpc"}; '
         f'in {time.time() - t0:.0f} s')
-
 
 if __name__ == '__main__':
   main()

@@ -132,7 +132,7 @@ class Detector(abc.ABC):
     """Draws one [S, S] image on a matplotlib axis."""
 
   def grid_figure(self, rows, titles=None, row_labels=None):
-    """Figure with rows[r][c] an [S, S] image (or None)."""
+    """Figure with `rows[r][c]` an [S, S] image (or None)."""
     from taiga_tf import plotting  # pylint: disable=g-import-not-at-top
     return plotting.image_grid_figure(lambda ax, im: self.draw(ax, im), rows, titles, row_labels)
 

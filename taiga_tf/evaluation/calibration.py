@@ -2,7 +2,8 @@
 
 A fidelity measure is evidence only if it can see a bad generator. Each detector's
 report builds, from MC events it never compares against (another split), the
-failures a generator can have (TAIGA-IACT: taiga_tf.detectors.taiga_iact.wrong_sets),
+failures a generator can have (TAIGA-IACT: taiga_tf.evaluation.taiga_iact.wrong_sets, LArTPC:
+taiga_tf.evaluation.lartpc.wrong_sets),
 always including
 
   mc              the MC itself: the null, what "as good as the MC" scores

@@ -52,7 +52,7 @@ def load_generated(path: str, max_examples: int) -> tuple[dict, dict]:
   its metadata."""
   b = tfds.builder_from_directory(path)
   keys = [k for k, f in b.info.features.items()
-          if k == 'image' or (f.shape == () and np.dtype(f.dtype.as_numpy_dtype).kind in 'iu')]
+          if k == 'image' or (f.shape == () and np.dtype(f.np_dtype).kind in 'iu')]
   ds = b.as_dataset(split='train').take(max_examples).map(lambda ex: {k: ex[k] for k in keys})
   cols = {}
   for batch in tfds.as_numpy(ds.batch(4096)):
@@ -241,7 +241,7 @@ def public(rep: dict) -> dict:
 
 
 def write_tensorboard(output_dir, report, pngs, groups: str = 'particles'):
-  """Every measure of report[groups][g]['measures'] (and its MC-vs-MC baseline), the
+  """Every measure of `report[groups][g]['measures']` (and its MC-vs-MC baseline), the
   report's own 'scalars', and the PNG plots."""
   w = tf.summary.create_file_writer(os.path.join(output_dir, 'tensorboard'))
   with w.as_default(step=0):

@@ -74,9 +74,6 @@ class DiffusionModel(keras.Model):
   def online_network(self):
     return self.net
 
-  def count_params_text(self) -> str:
-    return f'U-Net {self.net.count_params():,} params'
-
   # ---- training
   def _streams(self, pos):
     t = tf.convert_to_tensor(self.step_counter)
@@ -138,6 +135,6 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
     return {'lr': self.lr, 'warmup': self.warmup}
 
 
-def bucket_names(sigma_data: float) -> list[str]:
+def bucket_names() -> list[str]:
   e = [0.0, *NOISE_BUCKETS, float('inf')]
   return [f'sigma_{e[i]:g}-{e[i + 1]:g}_sd' for i in range(len(e) - 1)]

@@ -1,11 +1,12 @@
-"""Score network: a Keras 3 U-Net for the 32 x 32 camera array, written with keras.ops.
+"""Score network: a Keras 3 U-Net for a detector's square image (TAIGA-IACT 32 x 32,
+LArTPC 64 x 64), written with keras.ops.
 
     F(x, c_noise, label) -> [B, S, S, 1], multiplied by the camera mask
 
 - noise-level embedding: Fourier features of c_noise = ln(sigma) / 4 (fixed
   log-spaced frequencies), two dense layers; the class embedding (num_classes + 1
   entries, the last one the dropped label of classifier-free guidance) is added;
-- per resolution (32, 16, 8 with channel_mult (1, 2, 2)) `num_res_blocks`
+- per resolution (S, S/2, S/4 for channel_mult (1, 2, 2); TAIGA-IACT 32, 16, 8) `num_res_blocks`
   residual blocks (GroupNorm, SiLU, 3x3 conv, the embedding added as a per-channel
   bias, dropout, scaled skip), self-attention at the coarse resolutions
   (`attn_resolutions`), a middle block with attention, and the mirror image

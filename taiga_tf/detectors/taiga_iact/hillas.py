@@ -78,9 +78,9 @@ def hillas_parameters(camera: Camera, images, mask=None, source_xy_cm=(0.0, 0.0)
 
   Args:
     camera: the camera geometry.
-    images: (N, n_pixels) amplitudes in photoelectrons.
-    mask: (N, n_pixels) pixels to use (default: all positive pixels).
-    source_xy_cm: source position in the camera, (2,) or (N, 2), cm.
+    images (array_like): (N, n_pixels) amplitudes in photoelectrons.
+    mask (array_like): (N, n_pixels) pixels to use (default: all positive pixels).
+    source_xy_cm (array_like): source position in the camera, (2,) or (N, 2), cm.
   Returns:
     dict of (N,) arrays, HILLAS_FIELDS; lengths in degrees, angles in degrees.
     Images with fewer than 2 pixels (or zero size) give NaN moments.

@@ -30,6 +30,6 @@ def draw_camera(ax, camera: Camera, values, cmap='viridis', vmin=None, vmax=None
 
 
 def camera_grid_figure(camera: Camera, rows, titles=None, row_labels=None, cell=2.0):
-  """Figure of hexagonal images: rows[r][c] is a per-pixel vector (or None)."""
+  """Figure of hexagonal images: `rows[r][c]` is a per-pixel vector (or None)."""
   return image_grid_figure(lambda ax, v: draw_camera(ax, camera, v, colorbar=False), rows,
                            titles, row_labels, cell)

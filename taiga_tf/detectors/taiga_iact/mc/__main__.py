@@ -1,6 +1,6 @@
 r"""Built-in TAIGA-IACT Monte Carlo: writes `*_cbN.txt` and `*_c.txt` event files.
 
-  python -m taiga_tf.mc --particle=gamma --n_events=2000 --seed=1 --output_dir=/tmp/mc
+  python -m taiga_tf.detectors.taiga_iact.mc --particle=gamma --n_events=2000 --seed=1 --output_dir=/tmp/mc
 
 Writes `n_events` triggered events (each shower reused --n_scat times with
 random cores, as the real chain does) in the chain's text format, with progress
@@ -50,7 +50,7 @@ def main(argv):
                          FLAGS.events_per_file, camera=get_camera(FLAGS.camera),
                          write_signal=FLAGS.write_signal)
   print(json.dumps({k: v for k, v in s.items() if k not in ('files', 'signal_files')}))
-  print(f"taiga_tf.mc: {s['events']} {cfg.particle} events from {s['showers']} showers "
+  print(f"taiga_tf.detectors.taiga_iact.mc: {s['events']} {cfg.particle} events from {s['showers']} showers "
         f"in {len(s['files'])} files under {FLAGS.output_dir} "
         f"({s['events_per_s']:.0f} events/s, trigger efficiency {s['trigger_efficiency']:.3f})")
 
