@@ -59,6 +59,7 @@ def _assert_same_dataset(plain, on_beam):
   assert meta_p == meta_b
 
 
+@pytest.mark.slow
 def test_taiga_iact_beam_build_equals_plain_build(tmp_path):
   manual = DATASETS_DIR / 'taiga_iact' / 'dummy_data'
   plain = _build('taiga_iact', 'mc', manual, tmp_path / 'plain')
@@ -71,6 +72,7 @@ def test_taiga_iact_beam_build_equals_plain_build(tmp_path):
   assert not list((tmp_path / 'beam' / 'downloads' / 'beam_tally').glob('*'))   # read, removed
 
 
+@pytest.mark.slow
 def test_lartpc_beam_build_equals_plain_build(tmp_path):
   manual = DATASETS_DIR / 'lartpc' / 'dummy_data'
   plain = _build('lartpc', 'larcv3', manual, tmp_path / 'plain')
@@ -79,6 +81,7 @@ def test_lartpc_beam_build_equals_plain_build(tmp_path):
   assert sum(on_beam.info.metadata['class_counts']['train']) == on_beam.info.splits['train'].num_examples
 
 
+@pytest.mark.slow
 def test_tfds_build_cli_with_beam_pipeline_options(tmp_path):
   """The command the README gives, through the stock `tfds build` CLI."""
   manual = DATASETS_DIR / 'lartpc' / 'dummy_data'

@@ -123,6 +123,7 @@ DIST_SCRIPT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_two_replica_step_equals_single_device():
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
   out = subprocess.run([sys.executable, '-c', DIST_SCRIPT], capture_output=True, text=True,
@@ -140,6 +141,7 @@ def test_two_replica_step_equals_single_device():
   assert r['noise_vs_single'] == 0.0       # ... the same the single device draws
 
 
+@pytest.mark.slow
 def test_checkpoint_holds_every_variable(tmp_path):
   import keras
   from taiga_tf import training

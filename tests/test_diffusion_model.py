@@ -68,6 +68,7 @@ def test_denoiser_is_exact_when_the_network_is_ideal():
   np.testing.assert_allclose(d.numpy(), expect.numpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_train_step_reduces_the_loss_and_reports_buckets():
   from taiga_tf import training
   m = _model(batch=8)
@@ -140,6 +141,7 @@ DIST_SCRIPT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_two_replica_step_equals_single_device():
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
   out = subprocess.run([sys.executable, '-c', DIST_SCRIPT], capture_output=True, text=True,
@@ -154,6 +156,7 @@ def test_two_replica_step_equals_single_device():
   assert r['noise_vs_single'] == 0.0         # ... the very noise the single device draws
 
 
+@pytest.mark.slow
 def test_checkpoint_holds_every_variable(tmp_path):
   from taiga_tf import training
   m = _model()
@@ -218,6 +221,7 @@ LOAD_SCRIPT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_export_loads_in_plain_tensorflow(diffusion_saved_model, tmp_path):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH='')
   out = subprocess.run([sys.executable, '-c', LOAD_SCRIPT, diffusion_saved_model],
@@ -236,6 +240,7 @@ def test_export_loads_in_plain_tensorflow(diffusion_saved_model, tmp_path):
   assert r['endpoints'] == ['sample_' + n for n in r['samplers']]     # one endpoint per sampler
 
 
+@pytest.mark.slow
 def test_particle_conditioned_model_generates_gammas_and_protons(dummy_data_dir, tmp_path):
   """--condition_on_particle: one score model, 200 labels (gamma classes, then proton
   classes, then the dropped label 200); the MC-frequency plan writes both particles."""

@@ -35,6 +35,7 @@ def _train(data_dir, workdir, **kw):
   return summary, logs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('model', ['cgan', 'diffusion'])
 def test_train_export_generate_on_lartpc(lartpc_data_dir, tmp_path, model):
   kw = (dict(g_channels=4, d_channels=4, z_dim=8, embed_dim=8) if model == 'cgan' else

@@ -74,6 +74,7 @@ def test_length_grows_with_impact_distance():
   assert length[1] > length[0], length
 
 
+@pytest.mark.slow
 def test_protons_wider_than_gammas_of_same_size(spectrum_events):
   g, p = spectrum_events['gamma'], spectrum_events['proton']
   edges = np.geomspace(60, 2000, 6)
@@ -88,6 +89,7 @@ def test_protons_wider_than_gammas_of_same_size(spectrum_events):
   assert compared >= 3
 
 
+@pytest.mark.slow
 def test_point_source_alpha_peaks_at_zero(spectrum_events):
   g = spectrum_events['gamma']
   alpha = g['alpha'][np.isfinite(g['alpha']) & (g['size'] > 100)]

@@ -95,6 +95,7 @@ def single_run(dummy_data_dir, tmp_path_factory):
   return _scalars(workdir)
 
 
+@pytest.mark.slow
 def test_two_workers_step_equals_one_process(dummy_data_dir, single_run, tmp_path):
   outs = _finish(_start_workers(dummy_data_dir, tmp_path / 'w', 4))
   assert all('2 replica(s) (worker' in o for o in outs), outs[0][-2000:]
@@ -108,6 +109,7 @@ def test_two_workers_step_equals_one_process(dummy_data_dir, single_run, tmp_pat
   assert not (tmp_path / 'w' / '.scratch').exists()
 
 
+@pytest.mark.slow
 def test_killed_two_worker_run_resumes(dummy_data_dir, single_run, tmp_path):
   workdir = tmp_path / 'w'
   procs = _start_workers(dummy_data_dir, workdir, 100000)

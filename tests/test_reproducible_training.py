@@ -26,6 +26,7 @@ def _variables(workdir):
           if 'save_counter' not in name and not name.startswith('_CHECKPOINTABLE')}
 
 
+@pytest.mark.slow
 def test_same_seed_same_model_and_resume_equals_uninterrupted(dummy_data_dir, tmp_path):
   quiet = lambda *a: None
   training.train(_cfg(dummy_data_dir, tmp_path / 'a', 'cgan', 4), log=quiet)
@@ -43,6 +44,7 @@ def test_same_seed_same_model_and_resume_equals_uninterrupted(dummy_data_dir, tm
   assert len(differ) > 10                 # another seed: other weights
 
 
+@pytest.mark.slow
 def test_resumed_score_model_equals_uninterrupted(dummy_data_dir, tmp_path):
   """The score model's noise (sigma, noise image, label dropout) and data both follow the step."""
   quiet = lambda *a: None
@@ -91,6 +93,7 @@ def test_random_flips_are_flips_and_resume_exactly(dummy_data_dir):
   np.testing.assert_array_equal(resumed['image'], next(again)['image'])
 
 
+@pytest.mark.slow
 def test_resume_with_other_model_flags_says_which(dummy_data_dir, tmp_path):
   training.train(_cfg(dummy_data_dir, tmp_path / 'w', 'cgan', 1), log=lambda *a: None)
   with pytest.raises(ValueError, match=r"holds a model of another configuration.*"

@@ -52,6 +52,7 @@ def test_both_models_add_exactly_the_nsb_stream():
   np.testing.assert_allclose(a - b, expected, atol=1e-6 * float(tf.reduce_max(tf.abs(b))) + 1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('model', ['cgan', 'diffusion'])
 def test_signal_only_training_measures_nsb_and_exports_it(model, dummy_data_dir, tmp_path):
   """Trained on image_signal; the export adds NSB of the measured sigma (the dummy

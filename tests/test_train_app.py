@@ -9,6 +9,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SMOKE = REPO / 'taiga_tf' / 'configs' / 'cgan_smoke.cfg'
@@ -35,6 +37,7 @@ def _train_cmd(data_dir, workdir, *extra):
           '--dataset=taiga_iact/mc', f'--data_dir={data_dir}', f'--workdir={workdir}', *extra]
 
 
+@pytest.mark.slow
 def test_sigkill_resume_tensorboard_and_export(dummy_data_dir, tmp_path):
   data_dir = dummy_data_dir
   workdir = tmp_path / 'run'
@@ -141,6 +144,7 @@ def check_saved_model(path, cwd, other=None, rel_tol=None):
 DIFFUSION_SMOKE = REPO / 'taiga_tf' / 'configs' / 'diffusion_smoke.cfg'
 
 
+@pytest.mark.slow
 def test_diffusion_sigkill_resume_tensorboard_and_export(dummy_data_dir, tmp_path):
   """`--model=diffusion` through the same app: kill -9 after a checkpoint, resume,
   TensorBoard (loss per noise level, images, conditioning), export app, plain TF."""
