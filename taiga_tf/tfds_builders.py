@@ -34,6 +34,26 @@ def split_of(key: str, fractions=SPLIT_FRACTIONS) -> str:
   return fractions[-1][0]
 
 
+def refuse_same_files(paths) -> None:
+  """A ValueError naming both when two of `paths` are one file (a link, or one path twice):
+  its events would be read twice under two names. Remote paths are not checked."""
+  import os  # pylint: disable=g-import-not-at-top
+  seen = {}
+  for p in paths:
+    p = os.fspath(p)
+    if '://' in p:
+      continue
+    try:
+      st = os.stat(p)
+    except OSError:
+      continue                          # the reader says what is wrong with it
+    key = (st.st_dev, st.st_ino)
+    if key in seen:
+      raise ValueError(f'{seen[key]} and {p} are the same file (a link?): its events would be '
+                       'read twice; keep one of them')
+    seen[key] = p
+
+
 class ConfiguredShards:
   """Mixin for tfds.core.GeneratorBasedBuilder: shards per split from `config.num_shards`."""
 
@@ -102,11 +122,31 @@ class WorkUnits:
     return self._local_examples(maker, units, split)
 
   def _local_examples(self, maker, units, split):
+    """The units' examples in this process; two examples of one key, or none at all, are
+    ValueErrors naming the files (TFDS would fail later with its hashed key or
+    "No examples were yielded", without them)."""
     tally = collections.Counter()
-    for unit in units:
+    describe = getattr(maker, 'describe', repr)
+    first_unit = {}                       # key -> index of the unit that gave it
+    for k, unit in enumerate(units):
       for key, ex in maker(unit, split):
+        j = first_unit.get(key)
+        first_unit[key] = k
+        if j is not None:
+          where = (f'{describe(units[j])} and {describe(unit)}' if j != k
+                   else f'{describe(unit)} (twice)')
+          raise ValueError(f'{self.name}: two examples of split {split!r} have the key {key!r}: '
+                           f'{where}: the same event read twice (a file given twice, or an '
+                           'event listed twice)')
         tally.update(maker.tally(ex))
         yield key, ex
+    if not first_unit:
+      why = getattr(maker, 'why_empty', None)
+      names = [describe(u) for u in units[:5]] + ([f'... ({len(units) - 5} more)']
+                                                  if len(units) > 5 else [])
+      raise ValueError(f'{self.name} ({self.builder_config.name}): split {split!r} has no '
+                       f'example: {why(split) if why else "the sources yielded none"}; read '
+                       f'{len(units)} file(s): {", ".join(names) or "none"}')
     self._set_tally(split, dict(tally))
 
   def _process_pipeline_result(self, pipeline_result):

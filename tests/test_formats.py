@@ -196,3 +196,68 @@ def test_keep_predicate_skips_blocks_but_checks_truncation(tmp_path):
   path.write_text('\n'.join(lines[:-3]) + '\n')
   with pytest.raises(taiga_text.FormatError, match=r'k_cb4.txt:124: truncated block'):
     list(taiga_text.read_events(path, keep=lambda h: False))
+
+
+# ------------------------------------------------------------ bounded cost, regular files
+def test_a_line_without_newline_is_refused_with_bounded_memory(tmp_path):
+  """A small .gz expanding to 20 MB without a newline: an error naming line 1, a few kB held."""
+  import gzip
+  import tracemalloc
+  p = tmp_path / 'bomb_cb4.txt.gz'
+  p.write_bytes(gzip.compress(b'1' * 20_000_000))
+  tracemalloc.start()
+  with pytest.raises(taiga_text.FormatError, match=r'bomb_cb4.txt.gz:1: line longer than 4096 bytes'):
+    list(taiga_text.read_events(p))
+  peak = tracemalloc.get_traced_memory()[1]
+  tracemalloc.stop()
+  assert peak < 2_000_000, peak
+  # a long line inside a block too (the pixel lines are bounded like the header)
+  p = _write(tmp_path, GOOD_HEAD + '\n1 1 0.000 0.000 5' + ' ' * 5000 + '\n1 2 3.000 0.000 1\n')
+  with pytest.raises(taiga_text.FormatError, match=r'bad_cb4.txt:2: line longer than'):
+    list(taiga_text.read_events(p))
+
+
+@pytest.mark.parametrize('text,pattern', [
+    # a header may not make the reader hold more than MAX_PIXELS pixel lines
+    ('1 0 99999999 3.5 10 20 0 0 0 0 400\n', r':1: header announces n_pix=99999999 pixel lines, '
+                                             r'more than the 10000'),
+    # counters are stored as int32
+    ('3000000000 0 0 3.5 10 20 0 0 0 0 400\n', r':1: n_shower must be a non-negative integer up '
+                                              r'to 2147483647'),
+    ('1 1e12 0 3.5 10 20 0 0 0 0 400\n', r':1: i_scat must be a non-negative integer up to'),
+    # 4 + 6 fields are 10 numbers, but not two pixel lines
+    (GOOD_HEAD + '\n1 1 0.000 0.000\n5 1 2 3.000 0.000 1\n', r':2: expected pixel line 1 of 2 .*'
+                                                             r'got 4 fields'),
+])
+def test_headers_and_lines_beyond_what_a_file_may_hold(tmp_path, text, pattern):
+  p = _write(tmp_path, text)
+  with pytest.raises(taiga_text.FormatError, match='bad_cb4.txt' + pattern):
+    for blk in taiga_text.read_events(p):
+      blk.amplitudes(CAM)
+
+
+@pytest.fixture
+def alarm():
+  """Fails a test that blocks (e.g. opening a FIFO) instead of hanging the suite."""
+  import signal
+
+  def on_alarm(*_):
+    raise TimeoutError('blocked: the reader waited on a file that is not a regular file')
+
+  old = signal.signal(signal.SIGALRM, on_alarm)
+  signal.alarm(10)
+  yield
+  signal.alarm(0)
+  signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.parametrize('kind', ['fifo', 'directory'])
+def test_only_regular_files_are_read(tmp_path, kind, alarm):
+  import os
+  p = tmp_path / 'odd_cb4.txt'
+  os.mkfifo(p) if kind == 'fifo' else p.mkdir()
+  what = 'a FIFO' if kind == 'fifo' else 'a directory'
+  with pytest.raises(taiga_text.FormatError, match=f'odd_cb4.txt: {what}.*, not a regular file'):
+    list(taiga_text.read_events(p))
+  with pytest.raises(taiga_text.FormatError, match='not a regular file'):
+    list(hillas_csv.read_hillas_csv(p))

@@ -219,3 +219,103 @@ def test_missing_manual_dir_explains(tmp_path):
   with pytest.raises(Exception, match='gamma'):
     b.download_and_prepare(download_config=tfds.download.DownloadConfig(
         manual_dir=os.fspath(tmp_path / 'empty')))
+
+
+# ------------------------------------------------------------ inputs read twice or never
+@pytest.mark.parametrize('names', [['a_c.txt', 'a_c.txt.gz', 'a_cb4.txt'],
+                                   ['a_c.txt', 'a_cb4.txt', 'a_cb4.txt.gz'],
+                                   ['d.txt.gz', 'd.txt']])
+def test_one_file_plain_and_gzipped_is_refused(names):
+  """x.txt.gz is x.txt: both would read every event twice (the _c copy as events without NSB)."""
+  plain = next(n for n in names if n + '.gz' in names)
+  with pytest.raises(ValueError, match=rf'{plain} and {plain}.gz are one event file .* given twice'):
+    builder_mod.pair_signal_files(names)
+
+
+def test_plain_and_gzipped_copy_fails_the_build_naming_both(tmp_path):
+  import gzip
+  manual = tmp_path / 'manual'
+  _copy_dummy(manual)
+  c_file = manual / 'gamma' / 'iact29_gamma_c.txt'
+  (manual / 'gamma' / 'iact29_gamma_c.txt.gz').write_bytes(gzip.compress(c_file.read_bytes()))
+  b = builder_mod.Builder(config='mc', data_dir=tmp_path / 'data')
+  with pytest.raises(ValueError, match=r'gamma/iact29_gamma_c.txt and .*gamma/iact29_gamma_c.txt.gz '
+                                       r'are one event file'):
+    b.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=os.fspath(manual)))
+
+
+def test_a_fifo_named_like_an_event_file_fails_the_build(tmp_path):
+  import signal
+  manual = tmp_path / 'manual'
+  _copy_dummy(manual)
+  os.mkfifo(manual / 'gamma' / 'iact30_gamma_cb4.txt')
+  b = builder_mod.Builder(config='mc', data_dir=tmp_path / 'data')
+
+  def on_alarm(*_):
+    raise TimeoutError('tfds build blocked on a FIFO')
+
+  old = signal.signal(signal.SIGALRM, on_alarm)
+  signal.alarm(60)
+  try:
+    with pytest.raises(ValueError, match=r'iact30_gamma_cb4.txt: a FIFO \(named pipe\), not a '
+                                         'regular file'):
+      b.download_and_prepare(download_config=tfds.download.DownloadConfig(
+          manual_dir=os.fspath(manual)))
+  finally:
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def _work_units(examples_of):
+  """A WorkUnits builder stand-in whose maker yields examples_of[unit]."""
+  from taiga_tf import tfds_builders
+
+  class Maker:
+    def __call__(self, unit, split):
+      return iter(examples_of[unit])
+
+    tally = staticmethod(lambda ex: ['n'])
+    describe = staticmethod(lambda unit: f'/data/{unit}')
+    why_empty = staticmethod(lambda split: f'nothing falls in {split}')
+
+  class Fake(tfds_builders.WorkUnits):
+    name = 'fake'
+    builder_config = type('Cfg', (), {'name': 'cfg'})()
+    _set_tally = lambda self, split, counts: None
+
+  return Fake(), Maker()
+
+
+def test_two_examples_of_one_key_name_both_files():
+  b, maker = _work_units({'a.txt': [('k/1', {}), ('k/2', {})], 'a.txt.gz': [('k/2', {})],
+                          'b.h5': [('b/0/1', {}), ('b/0/1', {})]})
+  with pytest.raises(ValueError, match=r"two examples of split 'train' have the key 'k/2': "
+                                       r'/data/a.txt and /data/a.txt.gz: the same event read twice'):
+    list(b._local_examples(maker, ['a.txt', 'a.txt.gz'], 'train'))
+  with pytest.raises(ValueError, match=r"key 'b/0/1': /data/b.h5 \(twice\)"):
+    list(b._local_examples(maker, ['b.h5'], 'train'))
+
+
+def test_a_split_without_examples_says_why_and_names_the_files():
+  b, maker = _work_units({'a.txt': [], 'b.txt': []})
+  with pytest.raises(ValueError, match=r"fake \(cfg\): split 'test' has no example: nothing falls "
+                                       r'in test; read 2 file\(s\): /data/a.txt, /data/b.txt'):
+    list(b._local_examples(maker, ['a.txt', 'b.txt'], 'test'))
+
+
+def test_one_file_under_two_names_is_refused(tmp_path):
+  """A link (here: the proton file linked into gamma) would be read twice, under two names."""
+  from taiga_tf import tfds_builders
+  manual = tmp_path / 'manual'
+  _copy_dummy(manual)
+  (manual / 'gamma' / 'iact01_copy_cb4.txt').symlink_to(manual / 'proton' / 'iact01_proton_cb4.txt')
+  b = builder_mod.Builder(config='mc', data_dir=tmp_path / 'data')
+  with pytest.raises(ValueError, match=r'iact01_copy_cb4.txt and .*iact01_proton_cb4.txt are the '
+                                       r'same file|iact01_proton_cb4.txt and .*iact01_copy_cb4.txt '
+                                       r'are the same file'):
+    b.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=os.fspath(manual)))
+  with pytest.raises(ValueError, match='a.h5 and .*a.h5 are the same file'):
+    (tmp_path / 'a.h5').write_text('x')
+    tfds_builders.refuse_same_files([tmp_path / 'a.h5', tmp_path / 'a.h5'])

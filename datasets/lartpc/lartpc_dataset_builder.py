@@ -150,6 +150,7 @@ class Builder(tfds_builders.WorkUnits, tfds_builders.ConfiguredShards,
       files = sorted(root.glob('*.h5')) if root.exists() else []
       if not files:
         raise FileNotFoundError(f'no larcv3 files (*.h5) in {root}.\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}')
+      tfds_builders.refuse_same_files(files)            # a link: one file read twice
     # a split no event falls in is left out (a handful of events need not fill all three)
     present = set()
     for path in files:
@@ -176,7 +177,7 @@ class Builder(tfds_builders.WorkUnits, tfds_builders.ConfiguredShards,
         p = root / f'larcv_png_64_{split}_{kind}.npy'
         if not p.exists():
           raise FileNotFoundError(f'{p} is missing.\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}')
-        with p.open('rb') as f:                                   # checks dtype and shape now
+        with npy_arrays.open_file(p) as f:                        # checks dtype and shape now
           npy_arrays.open_array(p, self.builder_config.crop, file=f)
         files[(split, kind)] = p
     return files

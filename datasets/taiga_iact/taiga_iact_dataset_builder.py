@@ -204,6 +204,9 @@ class Builder(tfds_builders.WorkUnits, tfds_builders.ConfiguredShards,
                f'hold no event: {", ".join(os.fspath(f) for f in empty)}')
         print(msg)
         logging.warning(msg)
+    # one file under two names (a link, within a particle or across both): read twice
+    tfds_builders.refuse_same_files(sorted({os.fspath(x) for pairs in files.values()
+                                            for pair in pairs for x in pair if x is not None}))
     return files
 
   def _simulate(self, download_dir: epath.Path):

@@ -35,9 +35,19 @@ def pair_signal_files(paths) -> list:
 
   `<stem>_cbN.txt` pairs with `<stem>_c.txt` (several NSB levels may share one
   signal file); a `_c` file with a partner is not read as events of its own; a
-  `_c` file alone is its own signal.
+  `_c` file alone is its own signal. `x.txt.gz` is `x.txt` compressed: both of
+  one name (or the same name twice) would read every event twice, so that is a
+  ValueError naming both files.
   """
   paths = sorted(paths, key=lambda p: os.path.basename(os.fspath(p)))
+  seen = {}
+  for p in paths:
+    plain = os.path.basename(os.fspath(p)).removesuffix('.gz')
+    if plain in seen:
+      raise ValueError(f'{os.fspath(seen[plain])} and {os.fspath(p)} are one event file '
+                       f'({plain}) given twice (plain and gzip-compressed?): its events would be '
+                       'read twice; keep one of them')
+    seen[plain] = p
   by_name = {os.path.basename(os.fspath(p)): p for p in paths}
   used, out = set(), []
   for name, p in by_name.items():
@@ -100,6 +110,18 @@ class ExampleMaker:
     if ex['has_signal']:
       out.append(f"signal/{ex['particle']}")
     return out
+
+  @staticmethod
+  def describe(unit) -> str:
+    """The files of a work unit, for error messages."""
+    return os.fspath(unit[1]) + (f' (signal {os.fspath(unit[2])})' if unit[2] not in (None, unit[1])
+                                 else '')
+
+  @staticmethod
+  def why_empty(split) -> str:
+    """Why a split got no example (every event of a split makes one)."""
+    return (f'none of their events falls in split {split!r} (splits are 80/10/10 by a hash of '
+            '(particle, file, n_shower): a handful of showers need not fill all three)')
 
   def __call__(self, unit, split):
     particle, path, signal_path = unit

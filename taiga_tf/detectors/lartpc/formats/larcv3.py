@@ -14,15 +14,23 @@ Layout (../shared/reference/lartpc/LARTPC.md; written by larcv3 3.5.1):
 The reader opens one event at a time (slices of the datasets), so memory stays
 flat in the file size. Every problem is a Larcv3Error naming the file, the event
 (entry index and run/subrun/event) and what was expected: a file HDF5 cannot
-open (truncated, not HDF5), a missing group or dataset, extents that run past
-their tables, voxel ids outside the image, NaN or infinite charge.
+open (truncated, not HDF5), a path that is not a regular file (a FIFO would
+block), a missing group or dataset, a table of another dtype than larcv3's
+(fields and integer/float kinds; event ids must be integers within int64),
+extents that run past their tables, voxel ids outside the image, a projection
+id listed twice in one event, NaN, infinite or beyond-float32 charge, and a
+damaged compressed chunk. What a file can make the reader allocate is bounded
+(`max_pixels` per image, `max_voxels` and `max_projections` per event): an
+image header asking for more is refused before anything is allocated.
 The writer appends event by event to chunked, gzip-compressed datasets of the
 same dtypes, into a temporary file renamed when closed without error.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import stat
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -40,8 +48,89 @@ IMAGE_META2D_DTYPE = np.dtype({
     'offsets': [0, 8, 16, 32, 48], 'itemsize': 72})
 
 
+# bounds of what one image header / event may make the reader allocate
+MAX_PIXELS = 2**25          # 33.5 M pixels (128 MiB as float32): a full 3456 x 9600 MicroBooNE plane fits
+MAX_VOXELS = 2**22          # 4.2 M voxels (64 MiB) per projection
+MAX_PROJECTIONS = 1024      # per event and product (detectors have 1-3 planes)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+INT64_MAX = 2**63 - 1
+
+# the fields the reader needs: name -> (numpy kinds, shape)
+_INT, _NUM = 'iu', 'iuf'
+_NEEDED_FIELDS = {
+    'Events/event_id': {'run': (_INT, ()), 'subrun': (_INT, ()), 'event': (_INT, ())},
+    'extents': {'first': (_INT, ()), 'N': (_INT, ())},
+    'voxel_extents': {'first': (_INT, ()), 'N': (_INT, ())},
+    'image_meta': {'projection_id': (_INT, ()), 'image_sizes': (_NUM, (2,)),
+                   'number_of_voxels': (_INT, (2,)), 'origin': (_NUM, (2,))},
+    'voxels': {'id': (_INT, ()), 'value': (_NUM, ())},
+}
+
+
 class Larcv3Error(ValueError):
   """Malformed larcv3 file; the message names the file, the event and the problem."""
+
+
+# what h5py / numpy raise on a damaged file (metadata or chunks): OSError for a failed
+# read or filter, and, from corrupted headers, anything from a bad string to a bad size
+_DAMAGED = (OSError, RuntimeError, ValueError, TypeError, KeyError, IndexError, OverflowError,
+            MemoryError)
+
+
+@contextlib.contextmanager
+def _reading(where):
+  """Turns what a damaged file makes h5py raise into a Larcv3Error naming `where`."""
+  try:
+    yield
+  except Larcv3Error:
+    raise
+  except _DAMAGED as e:
+    raise Larcv3Error(f'{where}: unreadable ({type(e).__name__}: {e}): a damaged file?') from e
+
+
+def _check_table(ds, path, name):
+  """`ds` is a 1-D dataset with the fields (and kinds) the reader needs, or a Larcv3Error."""
+  h5py = _h5py()
+  if not isinstance(ds, h5py.Dataset):
+    raise Larcv3Error(f'{path}: {name} is a {type(ds).__name__}, expected a dataset (larcv3 layout)')
+  need = _NEEDED_FIELDS[name.rsplit('/', 1)[-1] if not name.startswith('Events') else name]
+  dt = ds.dtype
+  bad = [] if dt.names else list(need)
+  for field, (kinds, shape) in need.items():
+    if dt.names and (field not in dt.names or dt[field].base.kind not in kinds
+                     or dt[field].shape != shape):
+      bad.append(field)
+  if len(ds.shape) != 1 or bad:
+    want = ', '.join(f'{f} ({"integer" if k == _INT else "number"}{"[2]" if s else ""})'
+                     for f, (k, s) in need.items())
+    raise Larcv3Error(f'{path}: {name} has dtype {dt} and shape {ds.shape}; expected a 1-D table '
+                      f'with fields {want} (the larcv3 layout)')
+  _check_stored(ds, path, name)
+  return ds
+
+
+def _check_stored(ds, path, name):
+  """The rows a table declares are stored: a small file declaring 10^12 unwritten rows
+  (read back as fill values) would make the reader loop for ever."""
+  h5d = _h5py().h5d
+  n = ds.shape[0]
+  layout = ds.id.get_create_plist().get_layout()
+  if n == 0 or layout not in (h5d.CHUNKED, h5d.CONTIGUOUS):
+    return
+  stored = (ds.id.get_num_chunks() * ds.chunks[0] if layout == h5d.CHUNKED
+            else ds.id.get_storage_size() // max(ds.dtype.itemsize, 1))
+  if stored < n:
+    raise Larcv3Error(f'{path}: {name} declares {n} rows but stores at most {stored}: a damaged '
+                      'or truncated file')
+
+
+def check_regular_file(path):
+  """A Larcv3Error unless `path` is a regular file (a FIFO would block the reader)."""
+  mode = os.stat(path).st_mode
+  if not stat.S_ISREG(mode):
+    kind = ('a directory' if stat.S_ISDIR(mode) else 'a FIFO (named pipe)' if stat.S_ISFIFO(mode)
+            else 'a device or socket')
+    raise Larcv3Error(f'{os.fspath(path)}: {kind}, not a regular file: only regular files are read')
 
 
 @dataclasses.dataclass
@@ -84,17 +173,29 @@ class Larcv3Reader:
         image = ev.projections[0].dense()
   """
 
-  def __init__(self, path: str | os.PathLike):
+  def __init__(self, path: str | os.PathLike, max_pixels: int = MAX_PIXELS,
+               max_voxels: int = MAX_VOXELS, max_projections: int = MAX_PROJECTIONS):
     self.path = os.fspath(path)
+    self.max_pixels, self.max_voxels = max_pixels, max_voxels
+    self.max_projections = max_projections
+    check_regular_file(self.path)
+    h5py = _h5py()
     try:
-      self._f = _h5py().File(self.path, 'r')
+      self._f = h5py.File(self.path, 'r')
     except OSError as e:
       raise Larcv3Error(f'{self.path}: not a readable HDF5 file (truncated or not HDF5): {e}') from e
-    for need in ('Events/event_id', 'Data'):
-      if need not in self._f:
-        self.close()
-        raise Larcv3Error(f'{self.path}: missing {need!r}; not a larcv3 file')
-    self.n_events = int(self._f['Events/event_id'].shape[0])
+    try:
+      with _reading(self.path):
+        for need in ('Events/event_id', 'Data'):
+          if need not in self._f:
+            raise Larcv3Error(f'{self.path}: missing {need!r}; not a larcv3 file')
+        if not isinstance(self._f['Data'], h5py.Group):
+          raise Larcv3Error(f'{self.path}: Data is not a group; not a larcv3 file')
+        self._event_ids = _check_table(self._f['Events/event_id'], self.path, 'Events/event_id')
+        self.n_events = int(self._event_ids.shape[0])
+    except Larcv3Error:
+      self.close()
+      raise
     self._groups = {}
 
   def __enter__(self):
@@ -113,13 +214,15 @@ class Larcv3Reader:
 
   @property
   def sparse2d_producers(self) -> list[str]:
-    return sorted(k[len('sparse2d_'):-len('_group')] for k in self._f['Data']
-                  if k.startswith('sparse2d_') and k.endswith('_group'))
+    with _reading(f'{self.path}: Data'):
+      return sorted(k[len('sparse2d_'):-len('_group')] for k in self._f['Data']
+                    if k.startswith('sparse2d_') and k.endswith('_group'))
 
   def _group(self, producer):
     """The product's group, checked once per reader (read() is called per event)."""
     if producer not in self._groups:
-      self._groups[producer] = self._checked_group(producer)
+      with _reading(f'{self.path}: sparse2d product {producer!r}'):
+        self._groups[producer] = self._checked_group(producer)
     return self._groups[producer]
 
   def _checked_group(self, producer):
@@ -128,9 +231,12 @@ class Larcv3Reader:
       raise Larcv3Error(f'{self.path}: no sparse2d product {producer!r} (group {name} missing); '
                         f'the file has: {", ".join(self.sparse2d_producers) or "none"}')
     g = self._f[name]
+    if not isinstance(g, _h5py().Group):
+      raise Larcv3Error(f'{self.path}: {name} is not a group (larcv3 layout)')
     for d in ('extents', 'voxel_extents', 'image_meta', 'voxels'):
       if d not in g:
         raise Larcv3Error(f'{self.path}: {name}/{d} missing')
+      _check_table(g[d], self.path, f'{name}/{d}')
     if g['extents'].shape[0] != self.n_events:
       raise Larcv3Error(f'{self.path}: {name}/extents has {g["extents"].shape[0]} entries for '
                         f'{self.n_events} events')
@@ -138,16 +244,38 @@ class Larcv3Reader:
 
   def truth(self, i: int):
     """Event i's row of `Truth/particle` (files of the built-in MC), or None."""
+    with _reading(f'{self.path}: event {i}: Truth/particle'):
+      return self._truth(i)
+
+  def _truth(self, i: int):
     if 'Truth/particle' not in self._f:
       return None
     t = self._f['Truth/particle']
+    if not isinstance(t, _h5py().Dataset) or len(t.shape) != 1 or not t.dtype.names:
+      raise Larcv3Error(f'{self.path}: Truth/particle is not a 1-D table of named fields')
     if t.shape[0] != self.n_events:
       raise Larcv3Error(f'{self.path}: Truth/particle has {t.shape[0]} rows for {self.n_events} events')
+    if not getattr(self, '_truth_checked', False):
+      _check_stored(t, self.path, 'Truth/particle')
+      self._truth_checked = True
     return t[i]
 
   def event_id(self, i: int) -> tuple[int, int, int]:
-    r = self._f['Events/event_id'][i]
-    return (int(r['run']), int(r['subrun']), int(r['event']))
+    if not 0 <= i < self.n_events:
+      raise IndexError(f'{self.path}: event {i} out of range ({self.n_events} events)')
+    with _reading(f'{self.path}: event {i}: Events/event_id'):
+      r = self._event_ids[i]
+      eid = (int(r['run']), int(r['subrun']), int(r['event']))
+    if any(not -INT64_MAX - 1 <= v <= INT64_MAX for v in eid):
+      raise Larcv3Error(f'{self.path}: event {i}: event id (run, subrun, event) = {eid} is beyond '
+                        'int64, which the dataset stores')
+    return eid
+
+  def where(self, i: int, producer: str | None = None) -> str:
+    """'<file>: event i (run r, subrun s, event e)[, producer]' for messages."""
+    run, subrun, event = self.event_id(i)
+    return (f'{self.path}: event {i} (run {run}, subrun {subrun}, event {event})'
+            + (f', {producer}' if producer else ''))
 
   def read(self, i: int, producer: str = 'data', check: bool = True) -> Event:
     g = self._group(producer)
@@ -155,36 +283,63 @@ class Larcv3Reader:
 
   def _read(self, g, i, producer, check) -> Event:
     eid = self.event_id(i)
-    where = f'{self.path}: event {i} (run {eid[0]}, subrun {eid[1]}, event {eid[2]}), {producer}'
-    first, n = (int(v) for v in g['extents'][i])
+    where = (f'{self.path}: event {i} (run {eid[0]}, subrun {eid[1]}, event {eid[2]}), '
+             f'{producer}')
+    with _reading(where):       # h5py on a damaged chunk: inflate failed, wrong sizes, ...
+      return Event(i, eid, self._projections(g, i, where, check))
+
+  def _projections(self, g, i, where, check) -> list:
+    ext = g['extents'][i]
+    first, n = int(ext['first']), int(ext['N'])
+    if first < 0 or n < 0 or n > self.max_projections:
+      raise Larcv3Error(f'{where}: extents ({first}, {n}): expected 0 to {self.max_projections} '
+                        'projections from a non-negative first entry')
     if first + n > g['image_meta'].shape[0] or first + n > g['voxel_extents'].shape[0]:
       raise Larcv3Error(f'{where}: extents ({first}, {n}) run past image_meta/voxel_extents '
                         f'({g["image_meta"].shape[0]} entries): truncated file?')
     metas, vext = g['image_meta'][first:first + n], g['voxel_extents'][first:first + n]
     n_vox = g['voxels'].shape[0]
-    out = []
-    for meta, (vfirst, vn, _) in zip(metas, vext):
-      vfirst, vn = int(vfirst), int(vn)
-      if vfirst + vn > n_vox:
-        raise Larcv3Error(f'{where}: projection {int(meta["projection_id"])} voxels '
-                          f'[{vfirst}, {vfirst + vn}) run past the {n_vox} stored: truncated file?')
-      vox = g['voxels'][vfirst:vfirst + vn]
+    out, seen = [], set()
+    for meta, ve in zip(metas, vext):
+      vfirst, vn, pid = int(ve['first']), int(ve['N']), int(meta['projection_id'])
       shape = tuple(int(v) for v in meta['number_of_voxels'])
-      p = Projection(int(meta['projection_id']), shape, tuple(float(v) for v in meta['image_sizes']),
-                     tuple(float(v) for v in meta['origin']), vox['id'].astype(np.uint64),
-                     vox['value'].astype(np.float32))
+      if min(shape) < 1 or shape[0] * shape[1] > self.max_pixels:
+        raise Larcv3Error(f'{where}: projection {pid}: image of {shape[0]} x {shape[1]} pixels '
+                          f'(number_of_voxels): expected 1 to {self.max_pixels} pixels '
+                          '(Larcv3Reader max_pixels)')
+      if vfirst < 0 or vn < 0 or vn > min(self.max_voxels, shape[0] * shape[1]):
+        raise Larcv3Error(f'{where}: projection {pid}: voxel_extents ({vfirst}, {vn}): expected a '
+                          f'non-negative first voxel and at most '
+                          f'{min(self.max_voxels, shape[0] * shape[1])} voxels (no more than the '
+                          f'{shape[0]} x {shape[1]} pixels; Larcv3Reader max_voxels)')
+      if vfirst + vn > n_vox:
+        raise Larcv3Error(f'{where}: projection {pid} voxels '
+                          f'[{vfirst}, {vfirst + vn}) run past the {n_vox} stored: truncated file?')
+      if check and pid in seen:
+        raise Larcv3Error(f'{where}: projection id {pid} listed twice in one event')
+      seen.add(pid)
+      vox = g['voxels'][vfirst:vfirst + vn]
+      ids, values = vox['id'], vox['value']
+      sizes = tuple(float(v) for v in meta['image_sizes'])
+      origin = tuple(float(v) for v in meta['origin'])
       if check:
-        pid = p.projection_id
-        if vn and int(p.ids.max()) >= shape[0] * shape[1]:
-          bad = int(p.ids[p.ids >= shape[0] * shape[1]][0])
+        if vn and ids.dtype.kind == 'i' and int(ids.min()) < 0:
+          raise Larcv3Error(f'{where}: projection {pid}: voxel id {int(ids.min())} is negative')
+        if vn and int(ids.max()) >= shape[0] * shape[1]:
+          bad = int(ids[ids >= shape[0] * shape[1]][0])
           raise Larcv3Error(f'{where}: projection {pid}: voxel id {bad} outside the '
                             f'{shape[0]} x {shape[1]} image (ids must be < {shape[0] * shape[1]})')
-        if not np.isfinite(p.values).all():
-          k = int(np.flatnonzero(~np.isfinite(p.values))[0])
-          raise Larcv3Error(f'{where}: projection {pid}: voxel {int(p.ids[k])} has charge '
-                            f'{p.values[k]} (expected a finite number)')
-      out.append(p)
-    return Event(i, eid, out)
+        bad = ~np.isfinite(values) | (np.abs(values.astype(np.float64)) > FLOAT32_MAX)
+        if bad.any():
+          k = int(np.flatnonzero(bad)[0])
+          raise Larcv3Error(f'{where}: projection {pid}: voxel {int(ids[k])} has charge '
+                            f'{values[k]} (expected a finite number within float32)')
+        if not all(np.isfinite(sizes + origin)):
+          raise Larcv3Error(f'{where}: projection {pid}: image_sizes {sizes} and origin {origin} '
+                            'must be finite')
+      out.append(Projection(pid, shape, sizes, origin, ids.astype(np.uint64),
+                            values.astype(np.float32)))
+    return out
 
   def events(self, producer: str = 'data', check: bool = True) -> Iterator[Event]:
     g = self._group(producer)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from typing import Iterator
 
 import numpy as np
@@ -51,9 +52,19 @@ class _Array:
     return np.frombuffer(buf, self.dtype).reshape(self.row_shape)
 
 
-def _open(path):
+def open_file(path):
+  """The file, opened for reading through tf.io.gfile; a local path must be a regular file."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top  (GFile: local, GCS, ...)
-  return tf.io.gfile.GFile(os.fspath(path), 'rb')
+  path = os.fspath(path)
+  if '://' not in path:                     # a local FIFO would block, a device never end
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+      raise NpyFormatError(f'{path}: not a regular file (a directory, FIFO or device): only '
+                           'regular files are read')
+  return tf.io.gfile.GFile(path, 'rb')
+
+
+_open = open_file
 
 
 def _header(f, path):

@@ -16,8 +16,15 @@ Readers are generators (memory does not grow with the file) and every problem is
 an error naming the file, the line and what was expected; nothing is skipped:
 bytes that are not UTF-8 text (a binary file, a latin-1 byte), a last line cut
 before its newline (a truncated copy), a value float32 cannot hold (|x| >
-3.4e38; the datasets store float32). Gzip-compressed files (`*.txt.gz`, or any
-file starting with the gzip magic bytes) are read transparently, streaming.
+3.4e38; the datasets store float32), a counter beyond int32. Gzip-compressed
+files (`*.txt.gz`, or any file starting with the gzip magic bytes) are read
+transparently, streaming.
+
+What a file can make the reader allocate is bounded: a line longer than
+MAX_LINE_BYTES (a gzip bomb without newlines) and a header announcing more than
+MAX_PIXELS pixel lines are errors naming the line, so one block costs at most
+MAX_PIXELS * MAX_LINE_BYTES bytes; only regular files are read (a FIFO or a
+device named like an event file would block or never end).
 Writers write to a temporary file renamed when complete.
 """
 from __future__ import annotations
@@ -28,6 +35,7 @@ import gzip
 import itertools
 import math
 import os
+import stat
 import zlib
 from typing import Iterable, Iterator
 
@@ -46,10 +54,29 @@ class FormatError(ValueError):
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+INT32_MAX = 2**31 - 1             # n_shower, i_scat are stored as int32
+MAX_LINE_BYTES = 4096             # a pixel line is ~30 bytes, a header ~100
+MAX_PIXELS = 10000                # pixel lines of one event (cameras have < 1000 pixels)
 _GZIP_MAGIC = b'\x1f\x8b'
 
 
+def check_regular_file(path):
+  """Raises FormatError unless `path` is a regular file (or a link to one).
+
+  A FIFO named like an event file blocks the reader for ever, a device never ends.
+  A missing path is the usual FileNotFoundError.
+  """
+  mode = os.stat(path).st_mode
+  if stat.S_ISREG(mode):
+    return
+  kind = ('a directory' if stat.S_ISDIR(mode) else 'a FIFO (named pipe)' if stat.S_ISFIFO(mode)
+          else 'a device' if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+          else 'a socket' if stat.S_ISSOCK(mode) else 'not a file')
+  raise FormatError(f'{os.fspath(path)}: {kind}, not a regular file: only regular files are read')
+
+
 def is_gzip(path) -> bool:
+  check_regular_file(path)
   with open(path, 'rb') as f:
     return f.read(2) == _GZIP_MAGIC
 
@@ -57,15 +84,16 @@ def is_gzip(path) -> bool:
 def text_lines(path) -> Iterator[str]:
   """The text lines of `path` (gzip or plain), each ending in a newline.
 
-  Raises FormatError naming the line for bytes that are not UTF-8 and for a last
-  line without its newline (the file was cut).
+  Raises FormatError naming the line for bytes that are not UTF-8, for a last
+  line without its newline (the file was cut) and for a line longer than
+  MAX_LINE_BYTES (memory stays bounded whatever the file holds).
   """
   compressed = is_gzip(path)
   with (gzip.open if compressed else open)(path, 'rb') as f:
     lineno = 0
     while True:
       try:
-        raw = f.readline()
+        raw = f.readline(MAX_LINE_BYTES + 1)
       except (OSError, EOFError, zlib.error) as e:
         if not compressed:
           raise
@@ -77,6 +105,9 @@ def text_lines(path) -> Iterator[str]:
       if b'\x00' in raw:
         raise FormatError(f'{path}:{lineno}: NUL byte at column {raw.index(0) + 1}: a binary '
                           'file, not text (compressed files must be gzip)')
+      if len(raw) > MAX_LINE_BYTES and not raw.endswith(b'\n'):
+        raise FormatError(f'{path}:{lineno}: line longer than {MAX_LINE_BYTES} bytes (expected '
+                          'a header or a pixel line of a few numbers: a damaged or foreign file)')
       try:
         line = raw.decode('utf-8')
       except UnicodeDecodeError as e:
@@ -153,11 +184,13 @@ def _parse_numbers(parts, path, lineno, what):
   return vals
 
 
-def read_blocks(path, header_fields=EVENT_HEADER, keep=None) -> Iterator[Block]:
+def read_blocks(path, header_fields=EVENT_HEADER, keep=None,
+                max_pixels: int = MAX_PIXELS) -> Iterator[Block]:
   """Streams the header + pixel-line blocks of an event or cleaned file.
 
   keep: optional predicate on the header dict; blocks it rejects are passed
   over without parsing their pixel lines (only their presence is checked).
+  max_pixels: a header announcing more pixel lines is an error (memory bound).
   """
   path = os.fspath(path)
   n_fields = len(header_fields)
@@ -176,28 +209,37 @@ def read_blocks(path, header_fields=EVENT_HEADER, keep=None) -> Iterator[Block]:
     header = {}
     for name, v in zip(header_fields, vals):
       if name in _INT_FIELDS:
-        if v != int(v) or v < 0:
+        if v != int(v) or v < 0 or v > INT32_MAX:
           raise FormatError(f'{path}:{lineno}: {name} must be a non-negative '
-                            f'integer, got {parts[header_fields.index(name)]!r}')
+                            f'integer up to {INT32_MAX} (stored as int32), got '
+                            f'{parts[header_fields.index(name)]!r}')
         v = int(v)
       header[name] = v
     n_pix, head_line = header['n_pix'], lineno
+    if n_pix > max_pixels:
+      raise FormatError(f'{path}:{lineno}: header announces n_pix={n_pix} pixel lines, more '
+                        f'than the {max_pixels} an event may list (a damaged header?)')
+    if keep is not None and not keep(header):
+      n_read = sum(1 for _ in itertools.islice(f, n_pix))   # counted, not kept
+      if n_read < n_pix:
+        raise FormatError(f'{path}:{head_line}: truncated block: header announces '
+                          f'n_pix={n_pix} pixel lines, file ends after {n_read}')
+      lineno += n_pix
+      continue
     lines = list(itertools.islice(f, n_pix))
     if len(lines) < n_pix:
       raise FormatError(f'{path}:{head_line}: truncated block: header announces '
                         f'n_pix={n_pix} pixel lines, file ends after {len(lines)}')
     lineno += n_pix
-    if keep is not None and not keep(header):
-      continue
-    flat = ''.join(lines).split()
-    if len(flat) != 5 * n_pix:  # find the offending line
-      for k, pline in enumerate(lines):
-        n_f = len(pline.split())
-        if n_f != 5:
-          raise FormatError(
-              f'{path}:{head_line + 1 + k}: expected pixel line {k + 1} of {n_pix} '
-              f'(cluster channel x_cm y_cm amplitude, 5 fields), got {n_f} '
-              f'fields: fewer pixel lines than n_pix={n_pix} announced at line {head_line}?')
+    flat = []
+    for k, pline in enumerate(lines):   # every line has its 5 fields (not just the total)
+      fields = pline.split()
+      if len(fields) != 5:
+        raise FormatError(
+            f'{path}:{head_line + 1 + k}: expected pixel line {k + 1} of {n_pix} '
+            f'(cluster channel x_cm y_cm amplitude, 5 fields), got {len(fields)} '
+            f'fields: fewer pixel lines than n_pix={n_pix} announced at line {head_line}?')
+      flat.extend(fields)
     try:
       pixels = np.asarray(flat, dtype=np.float64).reshape(n_pix, 5)
     except ValueError:
@@ -211,9 +253,9 @@ def read_blocks(path, header_fields=EVENT_HEADER, keep=None) -> Iterator[Block]:
     yield Block(header=header, pixels=pixels, path=path, line=head_line)
 
 
-def read_events(path, keep=None) -> Iterator[Block]:
+def read_events(path, keep=None, max_pixels: int = MAX_PIXELS) -> Iterator[Block]:
   """Streams the events of a `*_c.txt` / `*_cbN.txt` file (see read_blocks)."""
-  return read_blocks(path, EVENT_HEADER, keep)
+  return read_blocks(path, EVENT_HEADER, keep, max_pixels)
 
 
 def read_cleaned(path) -> Iterator[Block]:
