@@ -8,7 +8,9 @@ read) comes from the dataset's Detector (taiga_tf.detectors), chosen by its meta
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -17,22 +19,50 @@ import tensorflow_datasets as tfds
 from taiga_tf import detectors
 
 
+def _is_build_of(path: str, name: str) -> str | None:
+  """None if `path` holds a TFDS build of `name` ('builder/config'), else what it is."""
+  try:
+    with open(os.path.join(path, 'dataset_info.json'), encoding='utf-8') as f:
+      info = json.load(f)
+  except FileNotFoundError:
+    return 'no dataset_info.json'
+  except (OSError, ValueError) as e:
+    return f'an unreadable dataset_info.json ({e})'
+  if not isinstance(info, dict):
+    return 'a dataset_info.json that is not a JSON object'
+  builder, _, config = name.partition('/')
+  got = f'{info.get("name")}/{info.get("configName")}' if info.get('configName') else \
+      str(info.get('name'))
+  if info.get('name') != builder or (config and info.get('configName') != config):
+    return f'a {got} dataset'
+  return None
+
+
 def dataset_dir(dataset: str, data_dir: str) -> str:
-  """<data_dir>/<name>/<config>/<latest version> for 'name/config[:version]'."""
+  """<data_dir>/<name>/<config>/<latest version> for 'name/config[:version]'. Only a
+  folder whose dataset_info.json names this builder and config counts as a version: a
+  generated dataset written to <data_dir>/taiga_iact/<config>/9.9.9 is not one."""
   name, _, version = dataset.partition(':')
   root = os.path.join(os.path.expanduser(data_dir), name)
-  if not version:
-    if not os.path.isdir(root):
-      raise FileNotFoundError(f'no dataset {name!r} under {data_dir}: build it with '
-                              f'`tfds build datasets/{name.split("/")[0]} --config=... '
-                              f'--data_dir={data_dir}`')
-    versions = sorted((v for v in os.listdir(root) if v[0].isdigit() and
-                       os.path.exists(os.path.join(root, v, 'dataset_info.json'))),
-                      key=lambda v: tuple(int(p) for p in v.split('.')))
-    if not versions:
-      raise FileNotFoundError(f'no built version of {name!r} in {root}')
-    version = versions[-1]
-  return os.path.join(root, version)
+  if version:
+    path = os.path.join(root, version)
+    if not os.path.isdir(path):
+      raise FileNotFoundError(f'no version {version} of dataset {name!r} in {root}')
+    why = _is_build_of(path, name)
+    if why:
+      raise ValueError(f'{path} is not a build of {name!r}: it holds {why}')
+    return path
+  if not os.path.isdir(root):
+    raise FileNotFoundError(f'no dataset {name!r} under {data_dir}: build it with '
+                            f'`tfds build datasets/{name.split("/")[0]} --config=... '
+                            f'--data_dir={data_dir}`')
+  versions = sorted((v for v in os.listdir(root) if re.fullmatch(r'\d+\.\d+\.\d+', v) and
+                     _is_build_of(os.path.join(root, v), name) is None),
+                    key=lambda v: tuple(int(p) for p in v.split('.')))
+  if not versions:
+    raise FileNotFoundError(f'no built version of {name!r} in {root} (a version is a folder '
+                            'like 1.1.0 whose dataset_info.json names the dataset)')
+  return os.path.join(root, versions[-1])
 
 
 @dataclasses.dataclass

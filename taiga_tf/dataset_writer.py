@@ -7,6 +7,9 @@ Work happens in `<output_dir>.incomplete/`: every shard is written to a `.tmp`
 file renamed when complete, a `state.json` pins the run's arguments, and the
 folder is renamed to <output_dir> only when every shard exists. Started again
 with the same arguments, a run skips the finished shards: no duplicates, no gaps.
+Constructing a DatasetWriter writes nothing; `begin()`, called once the run's
+checks have all passed, creates the folder and its state.json. A non-finite image
+is refused (`serialize_generated`): a dataset never holds NaN or inf.
 
 `claim_output_dir` runs first, before any work: it fails when the output path is
 a file, when it is an existing folder that this writer did not write (also with
@@ -140,23 +143,60 @@ class DatasetWriter:
     self.n_examples = n_examples
     self.n_shards = max(1, min(n_shards, n_examples))
     self.bounds = [round(k * n_examples / self.n_shards) for k in range(self.n_shards + 1)]
-    # the output folder was checked (and locked) by claim_output_dir before any work
-    state = dict(state, n_examples=n_examples, n_shards=self.n_shards)
-    state_path = os.path.join(self.tmp, 'state.json')
-    if os.path.exists(state_path):
-      with open(state_path) as f:
-        old = json.load(f)
-      if old != json.loads(json.dumps(state)):
-        diff = sorted(k for k in set(old) | set(state) if old.get(k) != state.get(k))
-        raise ValueError(f'{self.tmp} holds an interrupted run with other arguments '
-                         f'(differs in {diff}): rerun with the same arguments to resume, '
-                         f'or delete it')
-    else:
-      os.makedirs(self.tmp, exist_ok=True)
-      # atomic: a worker starting beside this one reads all of it or nothing
-      with open(f'{state_path}.{os.getpid()}.tmp', 'w') as f:
-        json.dump(state, f, indent=1)
-      os.replace(f'{state_path}.{os.getpid()}.tmp', state_path)
+    # the output folder was checked (and locked) by claim_output_dir before any work;
+    # nothing is written here: begin() does, once every check has passed
+    self.state = json.loads(json.dumps(dict(state, n_examples=n_examples, n_shards=self.n_shards)))
+    self.state_path = os.path.join(self.tmp, 'state.json')
+    if os.path.exists(self.state_path):
+      self._check_state()
+
+  def _check_state(self):
+    with open(self.state_path) as f:
+      old = json.load(f)
+    if old != self.state:
+      diff = sorted(k for k in set(old) | set(self.state) if old.get(k) != self.state.get(k))
+      raise ValueError(f'{self.tmp} holds an interrupted run with other arguments '
+                       f'(differs in {diff}): rerun with the same arguments to resume, '
+                       f'or delete it')
+
+  def begin(self) -> bool:
+    """Creates `<output_dir>.incomplete/state.json` (the first byte a run writes, after all
+    its checks), or checks the one there; True if this call created it. Atomic and
+    first-come: a worker starting beside this one reads all of it or nothing, and two
+    workers cannot both create it."""
+    os.makedirs(self.tmp, exist_ok=True)
+    tmp = f'{self.state_path}.{os.getpid()}.tmp'
+    with open(tmp, 'w') as f:
+      json.dump(self.state, f, indent=1)
+    try:
+      os.link(tmp, self.state_path)            # fails if another worker created it first
+      return True
+    except FileExistsError:
+      self._check_state()
+      return False
+    except OSError:                            # a file system without hard links
+      if os.path.exists(self.state_path):
+        self._check_state()
+        return False
+      os.replace(tmp, self.state_path)
+      return True
+    finally:
+      if os.path.exists(tmp):
+        os.remove(tmp)
+
+  @staticmethod
+  def discard_if_empty(output_dir: str) -> None:
+    """Removes `<output_dir>.incomplete/` when it holds nothing but its state.json (and
+    .tmp files): a run that failed before its first shard leaves nothing to resume, so
+    the corrected command is not refused as "an interrupted run with other arguments".
+    Only for the holder of the exclusive lock (no other worker can be using it)."""
+    tmp = os.path.abspath(output_dir) + '.incomplete'
+    try:
+      names = os.listdir(tmp)
+    except OSError:
+      return
+    if all(f == 'state.json' or f.endswith('.tmp') for f in names):
+      shutil.rmtree(tmp, ignore_errors=True)
 
   def shard_path(self, k: int) -> str:
     return os.path.join(self.tmp, f'{self.name}-train.tfrecord-{k:05d}-of-{self.n_shards:05d}')
@@ -264,6 +304,9 @@ def serialize_generated(image: np.ndarray, ints: dict, level: int = 1) -> bytes:
   TFDS's per-feature Python validation (~5x faster). Level 1 compression reads
   back with the same zlib decoder. tests/test_generate.py checks the equivalence.
   """
+  if not np.all(np.isfinite(image)):
+    raise ValueError(f'example {ints.get("seed_index", "?")}: the image is not finite (NaN or '
+                     'inf): a generated dataset never holds one')
   ex = tf.train.Example()
   f = ex.features.feature
   f['image'].bytes_list.value.append(

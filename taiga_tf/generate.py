@@ -24,7 +24,8 @@ flags.DEFINE_string('model', None, 'SavedModel directory (<workdir>/saved_model)
 flags.DEFINE_string('plan', 'balanced', "'imbalanced', 'balanced' or 'counts:<file.json>'.")
 flags.DEFINE_integer('num_examples', None, 'Number of examples (counts plans: optional check).')
 flags.DEFINE_string('output_dir', None, 'Output dataset directory (TFDS format).')
-flags.DEFINE_integer('seed', 0, 'Generation seed: example i depends only on (seed, i).')
+flags.DEFINE_integer('seed', 0, 'Generation seed in [0, 2^63): example i depends only on '
+                     '(seed, i).')
 flags.DEFINE_integer('batch_size', 256, 'Sampling batch size (does not change the output).')
 flags.DEFINE_integer('num_shards', None, 'Output shards (default ~10,000 examples each, at least 4 and '
                      'at least --num_workers).')
@@ -33,8 +34,10 @@ flags.DEFINE_enum('jit_compile', 'auto', ['auto', 'true', 'false'],
 flags.DEFINE_enum('sampler', None, ['heun', 'edm_stochastic', 'dpmpp_2m', 'euler_ancestral',
                                      'dpmpp_2m_sde', 'euler_maruyama', 'pc'],
                   'Diffusion exports: the sampler (default: the export\'s).')
-flags.DEFINE_integer('num_steps', None, 'Diffusion exports: sampler steps (default: the export\'s).')
-flags.DEFINE_float('guidance', None, 'Diffusion exports: classifier-free guidance weight (1: none).')
+flags.DEFINE_integer('num_steps', None, 'Diffusion exports: sampler steps, 1 to 10000 (default: the '
+                     'export\'s).')
+flags.DEFINE_float('guidance', None, 'Diffusion exports: classifier-free guidance weight, 0 to '
+                   '100 (1: none).')
 flags.DEFINE_string('data_dir', None, "The training dataset's data_dir (default: the model's).")
 flags.DEFINE_bool('overwrite', False, 'Replace an existing output_dir.')
 flags.DEFINE_integer('num_workers', 1, 'Workers sharing the plan (each writes its own shards '

@@ -23,6 +23,7 @@ import numpy as np
 
 from taiga_tf import data as data_lib
 from taiga_tf import cluster, detectors, plans, samplers
+from taiga_tf.diffusion import solvers
 from taiga_tf.dataset_writer import (DatasetWriter, claim_output_dir, generated_features,
                                      serialize_generated)
 
@@ -121,27 +122,50 @@ def _writer_thread(q, writer, stats):
       shard.abort()
 
 
+# Bounds of the sizes a run takes, so that no small argument costs unbounded memory
+# before the first image: shards (and so workers) and the sampling batch.
+MAX_SHARDS = 100_000
+MAX_BATCH_SIZE = 65_536
+SEED_LIMIT = 2 ** 63        # seeds are int64 (TensorFlow's stateless seeds) and >= 0
+
+
 def default_num_shards(num_examples: int, num_workers: int = 1) -> int:
-  """About 10,000 examples per shard, at least 4 and at least one per worker: a pure
-  function of the plan's size and the worker count, so every worker of a run computes
-  the same (a one-process run with --num_shards set to it writes the same shards)."""
-  return max(4, -(-num_examples // 10000), num_workers)
+  """About 10,000 examples per shard (at most MAX_SHARDS shards), at least 4 and at
+  least one per worker: a pure function of the plan's size and the worker count, so
+  every worker of a run computes the same (a one-process run with --num_shards set to
+  it writes the same shards)."""
+  return max(4, min(-(-num_examples // 10000), MAX_SHARDS), num_workers)
 
 
 def check_config(cfg: GenerateConfig):
-  """Argument errors, before any work."""
+  """Argument errors, before any work (nothing is written before they pass)."""
   if cfg.batch_size < 1:
     raise ValueError(f'batch_size must be >= 1, got {cfg.batch_size}')
-  if cfg.num_shards is not None and cfg.num_shards < 1:
-    raise ValueError(f'num_shards must be >= 1 (or unset for ~10,000 examples per shard), '
-                     f'got {cfg.num_shards}')
+  if cfg.batch_size > MAX_BATCH_SIZE:
+    raise ValueError(f'batch_size must be at most {MAX_BATCH_SIZE}, got {cfg.batch_size}')
+  if cfg.num_shards is not None and not 1 <= cfg.num_shards <= MAX_SHARDS:
+    raise ValueError(f'num_shards must be >= 1 and at most {MAX_SHARDS} (or unset for ~10,000 '
+                     f'examples per shard), got {cfg.num_shards}')
   if cfg.num_examples is not None and cfg.num_examples < 1:
     raise ValueError(f'num_examples must be >= 1, got {cfg.num_examples}')
+  if cfg.num_examples is not None and cfg.num_examples > plans.MAX_EXAMPLES:
+    raise ValueError(f'num_examples must be at most {plans.MAX_EXAMPLES} (one seed gives 2^32 '
+                     f'samples: split larger sets over runs with other --seed values), got '
+                     f'{cfg.num_examples}')
   if cfg.num_workers < 1 or not 0 <= cfg.worker_index < cfg.num_workers:
     raise ValueError(f'worker_index must be in 0..num_workers-1 and num_workers >= 1, got '
                      f'worker_index={cfg.worker_index}, num_workers={cfg.num_workers}')
-  if cfg.num_steps is not None and cfg.num_steps < 1:
-    raise ValueError(f'num_steps must be >= 1, got {cfg.num_steps}')
+  if cfg.num_workers > MAX_SHARDS:
+    raise ValueError(f'num_workers must be at most {MAX_SHARDS} (one shard each at least), got '
+                     f'{cfg.num_workers}')
+  if cfg.num_shards is not None and cfg.num_workers > cfg.num_shards:
+    raise ValueError(f'{cfg.num_workers} workers for {cfg.num_shards} shards: give --num_shards '
+                     f'of at least {cfg.num_workers} (the same in every worker and in any rerun)')
+  if not 0 <= cfg.seed < SEED_LIMIT:
+    raise ValueError(f'seed must be in [0, 2^63), got {cfg.seed}')
+  if cfg.num_steps is not None or cfg.guidance is not None:   # the export's defaults: checked there
+    solvers.check_settings(1 if cfg.num_steps is None else cfg.num_steps,
+                           1.0 if cfg.guidance is None else cfg.guidance)
   if not os.path.isdir(cfg.model):
     raise FileNotFoundError(f'--model {cfg.model} is not a folder (an exported SavedModel, '
                             '<workdir>/saved_model)')
@@ -152,13 +176,18 @@ def generate(cfg: GenerateConfig, log=print) -> dict:
   check_config(cfg)
   lock = claim_output_dir(cfg.output_dir, dataset_name(cfg.model), cfg.overwrite,
                           (cfg.worker_index, cfg.num_workers))
+  made = {}
   try:
-    return _generate(cfg, log)
+    return _generate(cfg, log, made)
+  except BaseException:
+    if made.get('state') and cfg.num_workers == 1:   # its own, and no other worker can be there:
+      DatasetWriter.discard_if_empty(cfg.output_dir)  # a run that wrote no shard leaves nothing
+    raise
   finally:
     lock.release()
 
 
-def _generate(cfg: GenerateConfig, log=print) -> dict:
+def _generate(cfg: GenerateConfig, log=print, made: dict | None = None) -> dict:
   t_start = time.time()
   model, info, meta = samplers.load_generator(cfg.model)
   det = detectors.from_metadata(info)
@@ -169,17 +198,21 @@ def _generate(cfg: GenerateConfig, log=print) -> dict:
     raise ValueError(f'dataset classes ({len(mc_counts)}) do not match the model ({num_classes})')
   counts = plans.make_plan(cfg.plan, cfg.num_examples, mc_counts,
                            det.condition_group(np.arange(n_mc)))
-  labels = plans.labels_for(counts, cfg.seed)
-  n = len(labels)
+  n = int(counts.sum())     # labels are read per batch (plans.labels_at): no [n] array
   if n == 0:
     raise ValueError('the plan asks for no examples')
+  label_of = lambda a, b: plans.labels_at(counts, cfg.seed, a, b)
   n_shards = cfg.num_shards or default_num_shards(n, cfg.num_workers)
   sampling = samplers.sampling_settings(model, meta, cfg.sampler, cfg.num_steps, cfg.guidance)
   jit = cluster.resolve_jit(cfg.jit_compile)
   state = {'model': os.path.abspath(cfg.model), 'plan': cfg.plan, 'seed': cfg.seed,
-           'counts': counts.tolist(), 'jit_compile': jit, 'sampling': sampling}
+           'counts': counts.tolist(), 'labels': plans.LABEL_ORDER, 'jit_compile': jit,
+           'sampling': sampling}
   features = generated_features(int(meta['square_size']), num_classes, n_mc, det.particles,
                                 det.generated_features())
+  if cfg.num_workers > n:
+    raise ValueError(f'{cfg.num_workers} workers for a plan of {n} examples: at most one worker '
+                     'per example (and per shard)')
   writer = DatasetWriter(cfg.output_dir, features, n, n_shards, state, f'{det.name}_generated')
   mine = writer.worker_shards(cfg.worker_index, cfg.num_workers)
   pending = [k for k in writer.pending_shards() if k in mine]
@@ -195,9 +228,14 @@ def _generate(cfg: GenerateConfig, log=print) -> dict:
   B = max(1, min(cfg.batch_size, max(int(np.diff(writer.shard_range(k))[0])
                                       for k in range(writer.n_shards))))
   sampler = samplers.make_sampler(model, B, 'true' if jit else 'false', sampling)
-  sampler.warm_up(int(labels[0]), (cfg.seed, 0x6E17))    # trace/compile before the clock starts
-  how = (f', {sampling["sampler"]} {sampling["num_steps"]} steps, guidance {sampling["guidance"]:g}'
-         if sampling else '')
+  sampler.warm_up(int(label_of(0, 1)[0]), (cfg.seed, 0x6E17))   # trace/compile before the clock
+  created = writer.begin()     # the first byte written: every check above has passed
+  if made is not None:
+    made['state'] = created
+  how = (f', {sampling["sampler"]} {sampling["num_steps"]} steps '
+         f'({solvers.nfe(sampling["sampler"], sampling["num_steps"])} network evaluations an image'
+         f'{", x2 for guidance" if sampling["guidance"] != 1 else ""}), guidance '
+         f'{sampling["guidance"]:g}' if sampling else '')
   part = (f' (this worker: shards {mine[0]}-{mine[-1]}, {todo} examples)' if cfg.num_workers > 1
           else '')
   log(f'{who}: {n} examples ({cfg.plan}), {int((counts > 0).sum())} classes, '
@@ -219,9 +257,10 @@ def _generate(cfg: GenerateConfig, log=print) -> dict:
         if 'error' in stats:
           raise stats['error']
         ts = time.perf_counter()
-        images = sampler(labels[start:min(start + B, hi)], seed, start)
+        ys = label_of(start, min(start + B, hi))
+        images = sampler(ys, seed, start)
         sample_s += time.perf_counter() - ts
-        q.put((k, start, labels[start:start + len(images)], images))
+        q.put((k, start, ys, images))
         done += len(images)
         if time.time() - t_last > 2 or done == todo:
           t_last = time.time()
@@ -229,7 +268,12 @@ def _generate(cfg: GenerateConfig, log=print) -> dict:
           log(f'  {done}/{todo} ({100 * done / todo:.0f}%)  {rate:.0f} images/s  '
               f'ETA {(todo - done) / max(rate, 1e-9):.0f} s')
   finally:
-    q.put(StopIteration)
+    while thread.is_alive():     # a writer that died on an error takes no more items
+      try:
+        q.put(StopIteration, timeout=0.5)
+        break
+      except queue.Full:
+        pass
     thread.join()
   if 'error' in stats:
     raise stats['error']

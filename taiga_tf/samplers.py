@@ -13,17 +13,21 @@ dataset does not depend on --batch_size (tests/test_generate.py checks it).
 from __future__ import annotations
 
 import json
+import os
+import re
 
 import numpy as np
 import tensorflow as tf
 
 from taiga_tf import cluster
+from taiga_tf.diffusion import solvers
 
 
 class Sampler:
 
-  def __init__(self, fn, batch_size: int, jit_compile: bool):
+  def __init__(self, fn, batch_size: int, jit_compile: bool, settings: str = ''):
     self.batch_size = batch_size
+    self.settings = settings            # for error messages, e.g. ' (heun, 18 steps, ...)'
     self.compute_batch = -(-batch_size // 8) * 8
     self.jit_compile = jit_compile
     spec = [tf.TensorSpec([self.compute_batch], tf.int32), tf.TensorSpec([2], tf.int64),
@@ -49,18 +53,64 @@ class Sampler:
     y[:n] = labels
     y[n:] = labels[-1] if n else 0
     idx = np.arange(first_index, first_index + self.compute_batch, dtype=np.int64)
-    out = self._fn(tf.constant(y), tf.constant(seed, tf.int64), tf.constant(idx))
-    return out.numpy()[:n]
+    what = f'samples {first_index}..{first_index + n - 1}{self.settings}'
+    try:
+      out = self._fn(tf.constant(y), tf.constant(seed, tf.int64), tf.constant(idx)).numpy()[:n]
+    except tf.errors.InvalidArgumentError as e:     # the endpoint's own checks
+      raise ValueError(f'{what}: {assertion_message(e)}') from None
+    bad = ~np.isfinite(out.reshape(max(n, 1), -1)).all(axis=1)[:n]
+    if bad.any():
+      j = int(np.argmax(bad))
+      raise ValueError(f'{what}: sample {first_index + j} (class {int(labels[j])}) and '
+                       f'{int(bad.sum()) - 1} more are not finite (NaN or inf): the model or its '
+                       'sampler settings diverge; nothing was written for them')
+    return out
+
+
+def assertion_message(e: Exception) -> str:
+  """The message of a tf.debugging assert that failed (the first bracketed part of an
+  InvalidArgumentError), or the error's first line."""
+  text = getattr(e, 'message', None) or str(e)
+  m = re.search(r'assertion failed: \[(.*?)\]', text, re.S)
+  return m.group(1) if m else (text.strip().splitlines() or ['no message'])[0]
+
+
+def _not_an_export(path: str) -> str:
+  """Why the folder `path` is not a SavedModel, in the user's terms."""
+  if not os.path.exists(path):
+    return 'no such folder'
+  if not os.path.isdir(path):
+    return 'a file, not a folder'
+  if os.path.isdir(os.path.join(path, 'saved_model')):
+    return f'a training workdir: its export is --model={os.path.join(path, "saved_model")}'
+  if os.path.exists(os.path.join(path, 'dataset_info.json')):
+    return 'a TFDS dataset, not a model'
+  return 'no saved_model.pb in it'
 
 
 def load_generator(path: str):
-  """Loads an exported SavedModel: (generate_indexed fn, model info dict, metadata dict)."""
-  model = tf.saved_model.load(path)
-  if not hasattr(model, 'generate_indexed'):
-    raise ValueError(f'{path} is not a taiga_tf generator export (no generate_indexed)')
-  meta = {k: v.numpy() for k, v in model.metadata().items()}
-  info = json.loads(meta['model_json'].decode() if isinstance(meta['model_json'], bytes)
-                    else str(meta['model_json']))
+  """Loads an exported SavedModel: (the loaded module, model info dict, metadata dict).
+  A folder that is not a complete taiga_tf export (a workdir, a dataset, a missing
+  folder, a truncated or damaged file) is a ValueError/FileNotFoundError naming it."""
+  what = f'--model {path} is not an exported taiga_tf model (<workdir>/saved_model)'
+  if not os.path.isfile(os.path.join(path, 'saved_model.pb')):
+    raise FileNotFoundError(f'{what}: {_not_an_export(path)}')
+  try:
+    model = tf.saved_model.load(path)
+  except Exception as e:  # pylint: disable=broad-except  # damaged files: any of TF's errors
+    first = (getattr(e, 'message', None) or str(e)).strip().splitlines()
+    raise ValueError(f'{what}: it cannot be loaded ({type(e).__name__}: '
+                     f'{first[0] if first else "no message"}); export it again') from None
+  if not hasattr(model, 'generate_indexed') or not hasattr(model, 'metadata'):
+    raise ValueError(f'{what}: the SavedModel has no generate_indexed/metadata endpoints')
+  try:
+    meta = {k: v.numpy() for k, v in model.metadata().items()}
+    info = json.loads(meta['model_json'].decode() if isinstance(meta['model_json'], bytes)
+                      else str(meta['model_json']))
+  except (tf.errors.OpError, KeyError, ValueError, AttributeError) as e:
+    raise ValueError(f'{what}: its metadata() has no readable model_json ({e})') from None
+  if not isinstance(info, dict) or 'num_classes' not in meta:
+    raise ValueError(f'{what}: its metadata() is not a taiga_tf export\'s')
   return model, info, meta
 
 
@@ -69,7 +119,7 @@ def sampling_settings(model, meta: dict, sampler: str | None, num_steps: int | N
   """The sampler settings of a diffusion export ({} defaults from its metadata);
   None for a cGAN export (which takes none: giving one is an error)."""
   if 'default_sampler' not in meta:
-    if sampler or num_steps or guidance is not None:
+    if sampler or num_steps is not None or guidance is not None:
       raise ValueError('--sampler, --num_steps and --guidance apply to diffusion exports only; '
                        'this model is a cGAN')
     return None
@@ -78,10 +128,9 @@ def sampling_settings(model, meta: dict, sampler: str | None, num_steps: int | N
   name = sampler or dec(meta['default_sampler'])
   if name not in known:
     raise ValueError(f'unknown sampler {name!r}: this export has {", ".join(known)}')
-  steps = int(num_steps) if num_steps else int(meta['default_num_steps'])
-  if steps < 1:
-    raise ValueError(f'num_steps must be >= 1, got {steps}')
+  steps = int(num_steps) if num_steps is not None else int(meta['default_num_steps'])
   g = float(guidance) if guidance is not None else float(meta['default_guidance'])
+  solvers.check_settings(steps, g)     # NaN, inf, beyond float32, 0 or 10^6 steps: refused
   return {'sampler': name, 'num_steps': steps, 'guidance': g}
 
 
@@ -97,4 +146,6 @@ def make_sampler(model, batch_size: int, flag: str, sampling: dict | None = None
 
     def fn(class_id, seed, index):
       return endpoint(class_id=class_id, seed=seed, index=index, num_steps=steps, guidance=g)
-  return Sampler(fn, batch_size, cluster.resolve_jit(flag))
+  how = ('' if sampling is None else f' ({sampling["sampler"]}, {sampling["num_steps"]} steps, '
+                                     f'guidance {sampling["guidance"]:g})')
+  return Sampler(fn, batch_size, cluster.resolve_jit(flag), how)

@@ -13,7 +13,8 @@ Sample i of a call depends only on (seed, i) (`generate_indexed` takes the
 indices explicitly, for writers that resume or shard; an index must be in
 [0, 2^32), as many samples as one seed gives: take another seed for more). A bad
 class id, a bad index or class_id and index of different lengths are errors
-that say so; an empty class_id gives empty outputs. The detector's geometry and
+that say so; an empty class_id gives empty outputs; a NaN or inf image is an error,
+never an output. The detector's geometry and
 constants and the preprocessing are constants of the graph and `assets/model.json`.
 A model of the signal only (trained with --signal_only) adds the night-sky
 background to its images: Gaussian, sigma `metadata()['nsb_sigma']` pe per
@@ -90,6 +91,12 @@ class _ExportModule(tf.Module):
       return self._outputs(tf.cond(tf.size(class_id) > 0, images, empty))
 
   def _outputs(self, pe):
+    finite = tf.debugging.assert_equal(
+        tf.reduce_all(tf.math.is_finite(pe)), True,
+        message='the sampled images are not finite (NaN or inf): the network or these sampler '
+                'settings diverge; no image is returned')
+    with tf.control_dependencies([finite]):
+      pe = tf.identity(pe)
     pixels = tf.gather(tf.reshape(pe, [-1, self._size * self._size]), self._flat_index, axis=1)
     return {'image': pe, 'pixels': pixels}
 

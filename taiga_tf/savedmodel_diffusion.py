@@ -12,6 +12,9 @@ the steps); sample j depends only on (seed, index[j]) and the sampler settings.
 Each sampler is traced once: `generate` and `generate_indexed` call the default
 sampler's `sample_<name>` function with the default settings (the SavedModel
 holds one graph per sampler, not a second copy of the default one).
+num_steps outside [1, 10000] and a guidance that is NaN, inf or outside [0, 100]
+(taiga_tf.diffusion.solvers.MAX_NUM_STEPS, MAX_GUIDANCE) are InvalidArgumentErrors
+saying so, checked before the network runs.
 """
 from __future__ import annotations
 
@@ -39,17 +42,27 @@ class DiffusionModule(_ExportModule):
     for name in solvers.SAMPLERS:
       setattr(self, f'sample_{name}', tf.function(self._sampler_fn(name), input_signature=_SIG))
 
+  def _setting_checks(self, num_steps, guidance) -> list:
+    """The sampler settings' bounds (solvers.check_settings), before the network runs."""
+    steps_msg = f'num_steps must be in [1, {solvers.MAX_NUM_STEPS}]'
+    g_msg = (f'guidance must be a finite number in [0, {solvers.MAX_GUIDANCE:g}] (1: none, 0: '
+             'the unconditional model)')
+    return [tf.debugging.assert_positive(num_steps, message=steps_msg),
+            tf.debugging.assert_less_equal(num_steps, solvers.MAX_NUM_STEPS, message=steps_msg),
+            tf.debugging.assert_equal(tf.math.is_finite(guidance), True, message=g_msg),
+            tf.debugging.assert_greater_equal(guidance, 0.0, message=g_msg),
+            tf.debugging.assert_less_equal(guidance, solvers.MAX_GUIDANCE, message=g_msg)]
+
   def _pe(self, name, class_id, seed, index, num_steps, guidance):
-    with tf.control_dependencies([tf.debugging.assert_positive(
-        num_steps, message='num_steps must be >= 1')]):
-      return sampling.sample_pe(self._network, self._prep, self._mask, self._cfg, class_id, seed,
-                                index, name, num_steps, guidance,
-                                null_class=self._num_classes, nsb_sigma=self._nsb_sigma)
+    return sampling.sample_pe(self._network, self._prep, self._mask, self._cfg, class_id, seed,
+                              index, name, num_steps, guidance,
+                              null_class=self._num_classes, nsb_sigma=self._nsb_sigma)
 
   def _sampler_fn(self, name):
     def fn(class_id, seed, index, num_steps, guidance):
-      return self._guarded(class_id, index,
-                           lambda: self._pe(name, class_id, seed, index, num_steps, guidance))
+      with tf.control_dependencies(self._setting_checks(num_steps, guidance)):   # also for N = 0
+        return self._guarded(class_id, index,
+                             lambda: self._pe(name, class_id, seed, index, num_steps, guidance))
     fn.__name__ = f'sample_{name}'
     return fn
 

@@ -209,3 +209,48 @@ def test_the_apps_offer_every_sampler():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert tuple(out.stdout.strip().split(',')) == solvers.SAMPLERS, (app, out.stdout)
+
+
+@pytest.mark.parametrize('name', solvers.SAMPLERS)
+def test_every_sampler_is_finite_at_every_step_count(name):
+  """Few steps are coarse but never NaN: the predictor-corrector's Langevin step was
+  2 alpha (...)^2 with alpha = 1 - beta(t) dt, negative for N < 20 at beta_max 20
+  (sqrt of a negative step: NaN images)."""
+  cfg = edm.EDMConfig.scaled(S)
+  dim = 256 if name == 'pc' else DIM
+  for steps in (1, 2, 3, 5, 10, 19, 20, 21):
+    x = solvers.sample(name, gaussian_denoiser(), noise_fn(n=16, dim=dim), steps, cfg).numpy()
+    assert np.all(np.isfinite(x)), (name, steps)
+
+
+def test_pc_alpha_is_the_exact_vp_step_and_positive():
+  """alpha = s(t)^2 / s(t_next)^2 = exp(-int beta): in (0, 1) at every N, and score_sde's
+  1 - beta(t) dt to first order (N = 1000: within (beta dt)^2 / 2 = 2e-4)."""
+  vp = sde.VPSDE()
+  for n in (1, 2, 5, 19, 20, 1000):
+    ts = np.linspace(1.0, vp.eps, n + 1, dtype=np.float32)
+    a = solvers._vp_alpha(vp, tf.constant(ts[:-1]), tf.constant(ts[1:])).numpy()  # pylint: disable=protected-access
+    assert np.all((a > 0) & (a < 1)), (n, a.min())
+    if n == 1000:
+      first_order = 1.0 - vp.beta(ts[:-1]) * (ts[:-1] - ts[1:])
+      np.testing.assert_allclose(a, first_order, atol=2.5e-4)
+  # the product over the steps telescopes to s(1)^2 / s(eps)^2
+  ts = np.linspace(1.0, vp.eps, 8, dtype=np.float64)
+  a = solvers._vp_alpha(vp, tf.constant(ts[:-1]), tf.constant(ts[1:])).numpy()  # pylint: disable=protected-access
+  assert np.prod(a) == pytest.approx(float(vp.scale(1.0) ** 2 / vp.scale(vp.eps) ** 2), rel=1e-4)
+
+
+@pytest.mark.parametrize('steps,guidance,pattern', [
+    (0, 1.0, 'num_steps'), (-3, 1.0, 'num_steps'), (10_001, 1.0, 'num_steps'),
+    (2 ** 40, 1.0, 'num_steps'), (2.5, 1.0, 'num_steps'), (True, 1.0, 'num_steps'),
+    (18, float('nan'), 'guidance'), (18, float('inf'), 'guidance'), (18, 1e39, 'guidance'),
+    (18, -0.5, 'guidance'), (18, 100.5, 'guidance'), (18, '2', 'guidance')])
+def test_sampler_settings_out_of_bounds_are_refused(steps, guidance, pattern):
+  with pytest.raises(ValueError, match=pattern):
+    solvers.check_settings(steps, guidance)
+
+
+def test_sampler_settings_at_their_bounds_are_accepted():
+  for steps, g in ((1, 0.0), (solvers.MAX_NUM_STEPS, solvers.MAX_GUIDANCE), (18, 1),
+                   (np.int32(18), np.float32(2.0))):
+    solvers.check_settings(steps, g)

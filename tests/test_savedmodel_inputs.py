@@ -60,3 +60,70 @@ def test_class_id_and_index_lengths_must_match(export_path):
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match='class_id and index must have the same length'):
       fn(tf.constant([1, 2, 3], tf.int32), tf.constant([0, 1], tf.int64))
+
+
+def _diffusion(path):
+  m, _ = _endpoints(path)
+  return m
+
+
+@pytest.mark.parametrize('name', ['heun', 'pc'])
+@pytest.mark.parametrize('steps,guidance,pattern', [
+    (0, 1.0, r'num_steps must be in \[1, 10000\]'),
+    (10_001, 1.0, r'num_steps must be in \[1, 10000\]'),
+    (2 ** 31 - 1, 1.0, r'num_steps must be in \[1, 10000\]'),
+    (2, float('nan'), r'guidance must be a finite number in \[0, 100\]'),
+    (2, float('inf'), r'guidance must be a finite number in \[0, 100\]'),
+    (2, -float('inf'), r'guidance must be a finite number in \[0, 100\]'),
+    (2, -0.5, r'guidance must be a finite number in \[0, 100\]'),
+    (2, 101.0, r'guidance must be a finite number in \[0, 100\]'),
+])
+def test_sampler_settings_out_of_bounds_are_errors(diffusion_saved_model, name, steps, guidance,
+                                                   pattern):
+  """Checked before the network runs, also for an empty class_id (then nothing would run)."""
+  fn = getattr(_diffusion(diffusion_saved_model), f'sample_{name}')
+  for n in (2, 0):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=pattern):
+      fn(class_id=tf.fill([n], 3), seed=SEED, index=tf.range(n, dtype=tf.int64),
+         num_steps=tf.constant(steps), guidance=tf.constant(guidance))
+
+
+def test_few_steps_give_finite_images_or_say_they_diverge(diffusion_saved_model):
+  """The predictor-corrector gave NaN below 20 steps (its Langevin step went negative):
+  now finite at 10 and 19. Fewer steps of this untrained network overflow the inverse
+  transform for some samplers (Heun at 2, Euler-Maruyama at 3): an error, never NaN images."""
+  m = _diffusion(diffusion_saved_model)
+  y, i = tf.constant([3, 40], tf.int32), tf.constant([0, 1], tf.int64)
+  call = lambda name, steps: getattr(m, f'sample_{name}')(
+      class_id=y, seed=SEED, index=i, num_steps=tf.constant(steps), guidance=tf.constant(1.0))
+  for steps in (10, 19):
+    assert np.all(np.isfinite(call('pc', steps)['image'].numpy())), steps
+  for name in [n.decode() for n in m.metadata()['samplers'].numpy()]:
+    for steps in (1, 2, 3):
+      try:
+        out = call(name, steps)['image'].numpy()
+      except tf.errors.InvalidArgumentError as e:
+        assert 'the sampled images are not finite' in e.message, (name, steps, e.message[:300])
+        continue
+      assert np.all(np.isfinite(out)), (name, steps)
+
+
+def test_non_finite_images_are_an_error_not_an_output(tmp_path):
+  """Whatever produces them (a diverged network, extreme settings), an endpoint never
+  returns NaN or inf images."""
+  import types  # pylint: disable=g-import-not-at-top
+  from taiga_tf import savedmodel  # pylint: disable=g-import-not-at-top
+
+  class Broken(savedmodel._ExportModule):  # pylint: disable=protected-access
+    def _images(self, class_id, seed, index):
+      del seed, index
+      return tf.fill([tf.size(class_id), 4, 4], np.float32(np.nan))
+
+  det = types.SimpleNamespace(mask=np.ones((4, 4), bool), flat_index=np.arange(16, dtype=np.int32),
+                              image_size=4)
+  asset = tmp_path / 'model.json.src'
+  asset.write_text('{}')
+  m = Broken(types.SimpleNamespace(weights=[]), det, 5, {}, str(asset))
+  with pytest.raises(tf.errors.InvalidArgumentError, match='the sampled images are not finite'):
+    m.generate(class_id=tf.constant([1, 2], tf.int32), seed=SEED)
+  assert m.generate(class_id=tf.zeros([0], tf.int32), seed=SEED)['image'].shape == (0, 4, 4)

@@ -20,6 +20,7 @@ graph (and one XLA cluster) with fixed shapes. Network evaluations (NFE):
 from __future__ import annotations
 
 import math
+import numbers
 
 import tensorflow as tf
 
@@ -31,6 +32,26 @@ SAMPLERS = ('heun', 'edm_stochastic', 'dpmpp_2m', 'euler_ancestral', 'dpmpp_2m_s
 DEFAULT_STEPS = {'heun': 18, 'edm_stochastic': 18, 'dpmpp_2m': 10, 'euler_ancestral': 35,
                  'dpmpp_2m_sde': 35, 'euler_maruyama': 1000,
                  'pc': 500}
+
+# Bounds of the sampler settings, checked by the apps and by the exported endpoints
+# before anything runs. 10,000 steps is ten times the LArTPC reference's 1000 (one
+# batch then takes hours on a CPU before the first progress line); beyond it a step
+# count only costs time. Guidance w in D_u + w (D_c - D_u): 0 unconditional, 1 none,
+# larger stronger; beyond 100 the extrapolation only amplifies the network's error.
+MAX_NUM_STEPS = 10_000
+MAX_GUIDANCE = 100.0
+
+
+def check_settings(num_steps, guidance) -> None:
+  """ValueError unless 1 <= num_steps <= MAX_NUM_STEPS (an integer) and guidance is a
+  finite number in [0, MAX_GUIDANCE]."""
+  if isinstance(num_steps, bool) or not isinstance(num_steps, numbers.Integral) or not (
+      1 <= num_steps <= MAX_NUM_STEPS):
+    raise ValueError(f'num_steps must be an integer in [1, {MAX_NUM_STEPS}], got {num_steps!r}')
+  if isinstance(guidance, bool) or not isinstance(guidance, numbers.Real) or not (
+      0.0 <= guidance <= MAX_GUIDANCE):     # NaN fails every comparison
+    raise ValueError(f'guidance must be a finite number in [0, {MAX_GUIDANCE:g}] (1: none, 0: '
+                     f'the unconditional model), got {guidance!r}')
 
 
 def nfe(sampler: str, num_steps: int) -> int:
@@ -175,9 +196,19 @@ def _per_sample_norm(v):
   return tf.sqrt(tf.reduce_sum(tf.reshape(v * v, [tf.shape(v)[0], -1]), axis=1))
 
 
+def _vp_alpha(sde, t, t_next):
+  """The DDPM alpha of the VP step from t_next up to t: s(t)^2 / s(t_next)^2 =
+  exp(-integral of beta from t_next to t), in (0, 1) for every step size. score_sde's
+  1 - beta(t) (t - t_next) is its first-order expansion, which is negative once
+  beta_max (1 - eps) / N > 1 (N < 20 at beta_max 20) and made the corrector's
+  sqrt(2 step) NaN; at N = 1000 the two differ by at most (beta dt)^2 / 2 = 2e-4."""
+  return tf.exp(2.0 * (sde.log_scale(t) - sde.log_scale(t_next)))
+
+
 def pc(denoise, noise, num_steps, sde=sde_lib.VPSDE(), snr=0.16):
   """Predictor-corrector (score_sde): at each time one Langevin corrector step with
-  step 2 alpha (snr |z| / |score|)^2, then an Euler-Maruyama predictor step. The
+  step 2 alpha (snr |z| / |score|)^2 (alpha: `_vp_alpha`, positive at every N), then
+  an Euler-Maruyama predictor step. The
   norms are per sample (score_sde averages them over the batch, which would make
   a sample depend on its batch). Noise streams: 2 i + 1 corrector, 2 i + 2 predictor."""
   ts = _vp_times(num_steps, sde)
@@ -187,7 +218,7 @@ def pc(denoise, noise, num_steps, sde=sde_lib.VPSDE(), snr=0.16):
     t, dt = ts[i], ts[i + 1] - ts[i]
     z = noise(2 * i + 1)
     score = sde_lib.score_from_denoiser(denoise, x, t, sde)
-    alpha = 1.0 - sde.beta(t) * -dt if isinstance(sde, sde_lib.VPSDE) else 1.0
+    alpha = _vp_alpha(sde, t, ts[i + 1]) if isinstance(sde, sde_lib.VPSDE) else 1.0
     ratio = snr * _per_sample_norm(z) / tf.maximum(_per_sample_norm(score), 1e-12)
     step = tf.reshape(2.0 * alpha * ratio ** 2, [-1] + [1] * (len(x.shape) - 1))
     x = x + step * score + tf.sqrt(2.0 * step) * z
