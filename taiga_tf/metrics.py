@@ -93,6 +93,8 @@ def bootstrap_ci(fn, samples, n_boot: int = 200, seed: int = 0, level: float = 0
   distance need not even contain it. Returns [lo, hi]; NaN draws are dropped,
   and [nan, nan] comes back when none is finite.
   """
+  if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+    raise ValueError(f'n_boot={n_boot}: a bootstrap interval needs at least one resample')
   rng = np.random.default_rng(seed)
   samples = [np.asarray(s) for s in samples]
   draws = []

@@ -68,3 +68,61 @@ def test_tfds_build_cli_simulated(tmp_path):
   assert labels.count(0) == 30 and labels.count(1) == 30
   # the MC wrote the _c.txt files too: every event has its signal-only image
   assert sum(sum(c.values()) for c in b.info.metadata['signal_counts'].values()) == 60
+
+
+def test_mc_run_arguments_are_checked_before_any_file(tmp_path):
+  """Both MCs: counts < 1 (events_per_file=0 looped forever), negative seeds, tiny canvases,
+  impossible momenta or settings are ValueErrors naming the flag; nothing is written."""
+  import pytest
+  from taiga_tf.detectors.lartpc.mc import simulate as lar
+  from taiga_tf.detectors.taiga_iact.mc import simulate as taiga
+  out = tmp_path / 'mc'
+  t = lambda **kw: taiga.write_run(kw.pop('cfg', taiga.MCConfig()), out, kw.pop('n_events', 5),
+                                   kw.pop('seed', 1), kw.pop('events_per_file', 10), log=None)
+  for kw, match in ((dict(events_per_file=0), '--events_per_file=0'),
+                    (dict(n_events=-5), '--n_events=-5'), (dict(n_events=0), '--n_events=0'),
+                    (dict(seed=-1), '--seed=-1'),
+                    (dict(cfg=taiga.MCConfig(n_scat=0)), '--n_scat=0'),
+                    (dict(cfg=taiga.MCConfig(core_radius_m=float('nan'))), r'\(--core_radius\)'),
+                    (dict(cfg=taiga.MCConfig(cone_deg=-1)), r'\(--cone\)'),
+                    (dict(cfg=taiga.MCConfig(telescope=taiga.telescope.TelescopeConfig(
+                        nsb_sigma=-1))), r'\(--nsb_sigma\)')):
+    with pytest.raises(ValueError, match=match):
+      t(**kw)
+  lw = lambda cfg=lar.LArTPCConfig(), n=2, epf=10, first=0: lar.write_run(
+      cfg, out, n, 1, epf, first, log=lambda *a: None)
+  for kw, match in ((dict(epf=0), '--events_per_file=0'), (dict(n=-1), '--n_events=-1'),
+                    (dict(first=-3), '--first=-3'),
+                    (dict(cfg=lar.LArTPCConfig(canvas=0)), '--canvas=0: expected an integer >= 8'),
+                    (dict(cfg=lar.LArTPCConfig(momentum_min=0.0)), '--p_min=0.0'),
+                    (dict(cfg=lar.LArTPCConfig(momentum_min=500.0, momentum_max=100.0)),
+                     'expected 0 < p_min <= p_max')):
+    with pytest.raises(ValueError, match=match):
+      lw(**kw)
+  assert not out.exists()
+  out.write_text('a file')
+  with pytest.raises(NotADirectoryError, match='is a file'):
+    t()
+
+
+def test_mc_settings_that_never_trigger_fail_instead_of_looping(tmp_path, monkeypatch):
+  import pytest
+  from taiga_tf.detectors.taiga_iact.mc import simulate
+  monkeypatch.setattr(simulate, 'MAX_SHOWERS_WITHOUT_EVENT', 20)
+  with pytest.raises(ValueError, match='not one of the first 20 showers .* triggered'):
+    simulate.write_run(simulate.MCConfig(core_radius_m=1e7, n_scat=2), tmp_path, 3, 1, log=None)
+
+
+def test_mc_apps_print_one_line_errors(tmp_path):
+  for app, flag, match in (
+      ('taiga_tf.detectors.taiga_iact.mc', '--events_per_file=0', '--events_per_file=0: expected'),
+      ('taiga_tf.detectors.taiga_iact.mc', '--e_min=5', 'expected 0 < e_min < e_max'),
+      ('taiga_tf.detectors.lartpc.mc', '--canvas=0', '--canvas=0: expected'),
+      ('taiga_tf.detectors.lartpc.mc', '--n_events=-2', '--n_events=-2: expected')):
+    r = subprocess.run([sys.executable, '-m', app, flag, '--e_max=2' if 'e_min' in flag else
+                        '--seed=1', f'--output_dir={tmp_path / "out"}'],
+                       capture_output=True, text=True, timeout=120, env=ENV)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    assert r.stderr.strip() == f'{app}: error: ' + r.stderr.strip().split(': error: ', 1)[1]
+    assert match in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+  assert not (tmp_path / 'out').exists()

@@ -83,3 +83,10 @@ def test_efficiency_and_rejection():
   assert r['signal_efficiency'] == 0.75 and r['background_rejection'] == 0.8
   assert metrics.efficiency_at_rejection(s, b, 0.8) == 1.0     # threshold 0.36
   assert metrics.efficiency_at_rejection(s, b, 0.9) == pytest.approx(0.75)   # threshold 0.48
+
+
+def test_bootstrap_without_resamples_is_an_error():
+  x = np.arange(10.0)
+  for n in (0, -3):      # ([nan, nan] intervals before, with a report that looked complete)
+    with pytest.raises(ValueError, match=f'n_boot={n}: a bootstrap interval needs'):
+      metrics.bootstrap_ci(np.mean, [x], n_boot=n)

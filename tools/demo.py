@@ -101,7 +101,7 @@ def generate_and_evaluate(model_dir, data_dir, out, name, reference, n, classifi
   run([sys.executable, '-m', 'taiga_tf.evaluate', f'--generated={generated}',
        f'--reference={reference}', f'--data_dir={data_dir}',
        f'--output_dir={out / ("evaluation" if name == "balanced" else "evaluation_" + name)}',
-       '--epochs=3', *extra])
+       '--epochs=3', '--n_boot=100', *extra])
   return generated
 
 
@@ -203,7 +203,7 @@ def main():
     # wrong sets of held-out MC (noise, protons, shifted classes, ...), kept beside the classifiers
     run([sys.executable, '-m', 'taiga_tf.evaluate', '--calibrate', f'--reference={reference}',
          f'--data_dir={data_dir}', f'--output_dir={out / "calibration"}',
-         f'--classifier_dir={out / "evaluation" / "classifiers"}', '--epochs=3'])
+         f'--classifier_dir={out / "evaluation" / "classifiers"}', '--epochs=3', '--n_boot=100'])
   with part('TAIGA-IACT: generate a balanced dataset with the cGAN and report on it'):
     generated = generate_and_evaluate(workdir, data_dir, out, 'balanced', reference, 2000)
   # the score model through the same apps (smoke: a tiny U-Net, Heun with 6 steps)

@@ -6,7 +6,8 @@
 The reference dataset's metadata names its detector; the report is the module
 `taiga_tf.evaluation.<detector>.report` (its `evaluate`, `calibrate`,
 `summary_table`, `summary_lines`), built on the shared parts in
-`taiga_tf.evaluation.common` (classifiers, intervals, baselines, TensorBoard) and
+`taiga_tf.evaluation.common` (classifiers, intervals, baselines, TensorBoard),
+`taiga_tf.evaluation.inputs` (every argument and input checked before any work) and
 `taiga_tf.evaluation.calibration` (what wrong sets say of each measure).
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import importlib
 
 from taiga_tf import data as data_lib
 from taiga_tf import detectors
+from taiga_tf.evaluation import inputs
 from taiga_tf.evaluation.common import EvalConfig, NoOverlapError, calibration_path  # noqa: F401
 
 
@@ -35,13 +37,17 @@ def _open(cfg: EvalConfig):
 
 
 def evaluate(cfg: EvalConfig, log=print) -> dict:
-  """The report of cfg.generated against the reference MC (report.json, plots, TensorBoard)."""
+  """The report of cfg.generated against the reference MC (report.json, plots, TensorBoard).
+  Every argument and input is checked before any work (inputs.start_report): a bad one is
+  a ValueError (or FileNotFoundError, ...) naming the flag, folder or split."""
+  inputs.check_config(cfg)
   spec, module = _open(cfg)
   return module.evaluate(cfg, log, spec)
 
 
 def calibrate(cfg: EvalConfig, log=print) -> dict:
   """The report's measures on deliberately wrong sets (calibration.json, calibration.md)."""
+  inputs.check_config(cfg)
   spec, module = _open(cfg)
   return module.calibrate(cfg, log, spec)
 

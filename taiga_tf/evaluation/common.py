@@ -1,5 +1,5 @@
-"""What every detector's fidelity report shares: its configuration, loading a
-generated dataset, class-matched samples, the classifiers (two-sample tests and
+"""What every detector's fidelity report shares: its configuration (checked, with the
+generated dataset, by taiga_tf.evaluation.inputs), class-matched samples, the classifiers (two-sample tests and
 MC-trained physics CNNs, cached), measures with bootstrap intervals and MC-vs-MC
 baselines, the calibration file, TensorBoard and the console format.
 """
@@ -13,7 +13,6 @@ import warnings
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from taiga_tf import metrics
 from taiga_tf.evaluation import calibration as calib
@@ -45,20 +44,34 @@ class EvalConfig:
   calibration: str | None = None      # calibration.json (default <classifier_dir>/calibration.json)
   calibration_split: str = 'validation'   # where calibrate() takes its wrong sets from
   calibration_particles: tuple = ('gamma',)
+  # API only, for toy datasets too small to hold out enough MC (tests): lets --mc_split
+  # read the training split; the app has no flag for it, and the report records it
+  allow_training_split: bool = False
 
 
-def load_generated(path: str, max_examples: int) -> tuple[dict, dict]:
-  """Numpy columns (the image and every integer feature) of a generated dataset, and
-  its metadata."""
-  b = tfds.builder_from_directory(path)
-  keys = [k for k, f in b.info.features.items()
-          if k == 'image' or (f.shape == () and np.dtype(f.np_dtype).kind in 'iu')]
-  ds = b.as_dataset(split='train').take(max_examples).map(lambda ex: {k: ex[k] for k in keys})
-  cols = {}
-  for batch in tfds.as_numpy(ds.batch(4096)):
-    for k, v in batch.items():
-      cols.setdefault(k, []).append(v)
-  return {k: np.concatenate(v) for k, v in cols.items()}, dict(b.info.metadata)
+def n_matched(gen_cls, mc_cls) -> int:
+  """How many class-matched pairs matched_indices draws."""
+  return int(sum(min(np.sum(gen_cls == c), np.sum(mc_cls == c))
+                 for c in np.intersect1d(gen_cls, mc_cls)))
+
+
+def write_report(output_dir: str, report: dict, write_files) -> dict:
+  """Writes a computed report: the old report.json goes first, then write_files() (the
+  plots; returns their paths), TensorBoard, and report.json last (through a temporary
+  file): report.json exists only beside a complete report."""
+  os.makedirs(output_dir, exist_ok=True)
+  path = os.path.join(output_dir, 'report.json')
+  if os.path.exists(path):
+    os.remove(path)
+  pngs = write_files()
+  groups = 'classes' if 'classes' in report else 'particles'
+  write_tensorboard(output_dir, report, pngs, groups=groups)
+  tmp = f'{path}.tmp-{os.getpid()}'
+  with open(tmp, 'w') as f:
+    json.dump(report, f, indent=1, default=float)
+  os.replace(tmp, path)
+  report['plots'] = pngs
+  return report
 
 
 def nan_quiet(fn, *args):
@@ -114,12 +127,9 @@ def train_classifier(name, x, targets: dict, heads: dict, cfg: EvalConfig, cache
              version=CLASSIFIER_VERSION)
   path = os.path.join(cache_dir, f'{name}.keras') if cache_dir else None
   if path and os.path.exists(path) and os.path.exists(path + '.json'):
-    with open(path + '.json') as f:
-      stored = json.load(f)
-    if stored.get('key') == json.loads(json.dumps(key)):
-      log(f'evaluate: reusing {path}')
-      return keras.models.load_model(path), stored['info']
-    log(f'evaluate: {path} was trained differently; training it again')
+    cached = _load_cached(path, json.loads(json.dumps(key)), log)
+    if cached is not None:
+      return cached
   keras.utils.set_random_seed(cfg.seed)
   n = len(next(iter(targets.values())))
   order = np.random.default_rng(cfg.seed).permutation(n)
@@ -148,11 +158,53 @@ def train_classifier(name, x, targets: dict, heads: dict, cfg: EvalConfig, cache
   log(f'evaluate: trained {name} on {n} images in {info["seconds"]:.0f} s '
       f'({info["epochs_run"]} epochs, best {info["best_epoch"]})')
   if path:
-    os.makedirs(cache_dir, exist_ok=True)
-    model.save(path)
-    with open(path + '.json', 'w') as f:
-      json.dump({'key': key, 'info': info}, f, indent=1)
+    _save_cached(model, path, {'key': key, 'info': info})
   return model, info
+
+
+def _load_cached(path: str, key: dict, log):
+  """(model, info) of a cached classifier trained with `key`, or None (and why, logged)
+  when it was trained differently or its files are damaged (it is then trained again)."""
+  import keras  # pylint: disable=g-import-not-at-top
+  try:
+    with open(path + '.json', 'rb') as f:
+      stored = json.loads(f.read().decode('utf-8'))
+    if not isinstance(stored, dict) or not isinstance(stored.get('info'), dict):
+      raise ValueError('not a JSON object with "key" and "info"')
+  except (OSError, ValueError) as e:      # (UnicodeDecodeError and JSONDecodeError too)
+    log(f'evaluate: {path}.json is damaged ({e}); training {os.path.basename(path)} again')
+    return None
+  if stored.get('key') != key:
+    log(f'evaluate: {path} was trained differently; training it again')
+    return None
+  try:
+    model = keras.models.load_model(path)
+  except Exception as e:  # pylint: disable=broad-except   a cut or corrupt .keras archive
+    why = str(e).strip().splitlines()[0][:200] if str(e).strip() else ''
+    log(f'evaluate: {path} is damaged ({type(e).__name__}: {why}); training it again')
+    return None
+  log(f'evaluate: reusing {path}')
+  return model, stored['info']
+
+
+def _save_cached(model, path: str, stored: dict) -> None:
+  """The model, then its key file, each through a temporary file renamed into place: a
+  key file (what makes a cached model reused) exists only beside a complete model."""
+  cache_dir = os.path.dirname(path)
+  os.makedirs(cache_dir, exist_ok=True)
+  if os.path.exists(path + '.json'):
+    os.remove(path + '.json')
+  tmp = os.path.join(cache_dir, f'.{os.path.basename(path)[:-6]}.tmp-{os.getpid()}.keras')
+  try:
+    model.save(tmp)
+    os.replace(tmp, path)
+    with open(f'{tmp}.json', 'w') as f:
+      json.dump(stored, f, indent=1)
+    os.replace(f'{tmp}.json', path + '.json')
+  finally:
+    for t in (tmp, f'{tmp}.json'):
+      if os.path.exists(t):
+        os.remove(t)
 
 
 def predict(model, x):
@@ -196,13 +248,6 @@ def calibration_path(cfg):
                       'calibration.json')
 
 
-def check_calibration_split(cfg):
-  src_parts, ref_parts = set(cfg.calibration_split.split('+')), set(cfg.mc_split.split('+'))
-  if src_parts & ref_parts or 'train' in src_parts:
-    raise ValueError(f'--calibration_split={cfg.calibration_split} must be held out from training '
-                     f'and from --mc_split={cfg.mc_split}')
-
-
 def write_calibration(cfg, cal: dict, groups) -> dict:
   """calibration.json (beside the classifiers and in output_dir), calibration.md and one
   figure per group (particle or class); returns cal with 'plots' and 'table'."""
@@ -227,8 +272,19 @@ def load_calibration(cfg, reference: str, log) -> dict | None:
     log(f'evaluate: no calibration ({path}); run `python -m taiga_tf.evaluate --calibrate` '
         'to learn which measures can see a bad generator')
     return None
-  with open(path) as f:
-    cal = json.load(f)
+  how = ('run `python -m taiga_tf.evaluate --calibrate` again (it rewrites it), or give '
+         '--calibration=<a good calibration.json>')
+  try:
+    with open(path, 'rb') as f:
+      cal = json.loads(f.read().decode('utf-8'))
+  except IsADirectoryError:
+    raise IsADirectoryError(f'calibration file {path} is a folder; {how}') from None
+  except (OSError, ValueError) as e:
+    raise ValueError(f'calibration file {path} is damaged ({e}); {how}') from None
+  keys = ('reference', 'mc_split', 'n_per_set', 'detections')
+  if not isinstance(cal, dict) or any(k not in cal for k in keys):
+    raise ValueError(f'calibration file {path} is not a calibration of this report (expected a '
+                     f'JSON object with {", ".join(keys)}); {how}')
   if cal['reference'] != reference or cal['mc_split'] != cfg.mc_split:
     log(f'evaluate: WARNING {path} was made against {cal["reference"]} {cal["mc_split"]}, '
         f'not {reference} {cfg.mc_split}')

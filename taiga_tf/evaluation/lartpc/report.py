@@ -25,7 +25,6 @@ oriented so that larger is worse:
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -36,6 +35,7 @@ from taiga_tf.detectors.lartpc import features as feat
 from taiga_tf.detectors.lartpc.detector import CLASSES
 from taiga_tf.evaluation import calibration as calib
 from taiga_tf.evaluation import common
+from taiga_tf.evaluation import inputs
 from taiga_tf.evaluation.common import (EvalConfig, NoOverlapError, measure, predict, to_net,
                                         train_classifier, w1)
 
@@ -52,10 +52,12 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
   """||mu_a - mu_b||^2 + Tr(C_a + C_b - 2 (C_a C_b)^(1/2)) of two (N, D) samples."""
   from scipy import linalg  # pylint: disable=g-import-not-at-top
   a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-  if len(a) < 2 or len(b) < 2:
-    return float('nan')
+  if len(a) < 2 or len(b) < 2 or not (np.isfinite(a).all() and np.isfinite(b).all()):
+    return float('nan')      # (scipy's sqrtm fails on NaN: "Internal error ... -102")
   mu = a.mean(0) - b.mean(0)
   ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+  if not np.isfinite(ca @ cb).all():       # finite rows whose covariances overflow
+    return float('nan')
   covmean, _ = linalg.sqrtm(ca @ cb, disp=False)
   covmean = covmean.real
   return float(mu @ mu + np.trace(ca) + np.trace(cb) - 2.0 * np.trace(covmean))
@@ -124,12 +126,16 @@ class Context(common.BaseContext):
     out['image'] = out['image'].astype(np.float32)
     return out
 
+  def mc_all(self) -> dict:
+    """Columns (image, class_id, labels) of the whole comparison split, before derive."""
+    if 'all' not in self._mc:
+      self._mc['all'] = self._load(self.cfg.mc_split, None, with_labels=True)
+    return self._mc['all']
+
   def mc(self, cls: str) -> dict:
     """MC columns of the comparison split for one class, with derived columns."""
     if cls not in self._mc:
-      if 'all' not in self._mc:
-        self._mc['all'] = self._load(self.cfg.mc_split, None, with_labels=True)
-      allc = self._mc['all']
+      allc = self.mc_all()
       sel = allc['class_id'] == CLASSES.index(cls)
       cols = {k: v[sel][: self.cfg.max_examples] for k, v in allc.items()}
       if not len(cols['image']):
@@ -138,11 +144,16 @@ class Context(common.BaseContext):
       self._mc[cls] = self.derive(cols)
     return self._mc[cls]
 
-  def derive(self, cols: dict) -> dict:
+  def derive(self, cols: dict, where: str = 'images') -> dict:
     cols = dict(cols)
     cols['x'] = to_net(cols['image'], self.prep)
     cols['features'] = feat.feature_table(cols['image'])
     emb, scores = self.ssnet_outputs(cols['x'])
+    bad = ~np.isfinite(emb.reshape(len(emb), -1)).all(1)
+    if bad.any():      # finite pixels, but so far out of range that the network overflows
+      raise ValueError(f'{where}: {int(bad.sum())} of {len(emb)} images give non-finite SSNet '
+                       f'activations (pixel values {float(np.min(cols["image"])):.3g} to '
+                       f'{float(np.max(cols["image"])):.3g}; the detector\'s scale is 0-255)')
     cols['embedding'] = emb
     nz = cols['image'] > 0        # per image: the SSNet scores and values of its charge pixels
     cols['track_score'] = [sc[m, 1] for sc, m in zip(scores, nz)]
@@ -283,15 +294,39 @@ def _compare(ctx, gen, cls, seed):
 
 
 # ------------------------------------------------------------------ the app's job
+def _check_inputs(ctx, gen, cfg, log) -> tuple[dict, dict]:
+  """Before any network trains: which classes have at least 2 generated and 2 MC images
+  ({class: generated columns}); the others are skipped, and said why ({class: why})."""
+  mc_cls = ctx.mc_all()['class_id']
+  groups, skipped = {}, {}
+  for i, c in enumerate(CLASSES):
+    sel = gen['class_id'] == i
+    if not sel.any():
+      continue
+    g = {'image': gen['image'][sel][: cfg.max_examples].astype(np.float32),
+         'class_id': gen['class_id'][sel][: cfg.max_examples]}
+    ng, nm = len(g['image']), min(int(np.sum(mc_cls == i)), cfg.max_examples)
+    if ng < 2 or nm < 2:
+      skipped[c] = (f'{ng} generated and {nm} MC {cfg.mc_split} {c}s '
+                    '(a comparison needs at least 2 of each)')
+      log(f'evaluate: WARNING skipping the {c}s: {skipped[c]}')
+      continue
+    groups[c] = g
+  if not groups:
+    raise NoOverlapError(f'--generated={cfg.generated}: nothing to compare: '
+                         + ('; '.join(skipped.values()) if skipped else 'no track or shower images'))
+  return groups, skipped
+
+
 def evaluate(cfg: EvalConfig, log=print, spec=None) -> dict:
   t0 = time.time()
-  os.makedirs(cfg.output_dir, exist_ok=True)
-  gen, gen_meta = common.load_generated(cfg.generated, cfg.max_examples * len(CLASSES))
-  if gen_meta.get('detector', 'lartpc') != 'lartpc':
-    raise ValueError(f'{cfg.generated} holds {gen_meta.get("detector")} images, not lartpc')
+  spec, gen, gen_meta = inputs.start_report(cfg, spec)
   ctx = Context(cfg, log, spec)
   cal = common.load_calibration(cfg, ctx.spec.builder.info.full_name, log)
+  groups, skipped = _check_inputs(ctx, gen, cfg, log)
   _, ssnet_info = ctx.ssnet()
+  for c in groups:         # the generated images through the SSNet, before any comparison
+    groups[c] = ctx.derive(groups[c], f'--generated={cfg.generated}: the {c}s')
   report = {'detector': 'lartpc', 'generated': os.path.abspath(cfg.generated),
             'reference': ctx.spec.builder.info.full_name, 'mc_split': cfg.mc_split,
             'n_generated': int(len(gen['class_id'])), 'model_kind': gen_meta.get('model_kind', 'cgan'),
@@ -301,29 +336,25 @@ def evaluate(cfg: EvalConfig, log=print, spec=None) -> dict:
                              'required': list(calib.REQUIRED),
                              'required_by_measure': cal.get('required_by_measure', {})}
                             if cal else None),
-            'classes': {}}
-  from taiga_tf.evaluation.lartpc import plots  # pylint: disable=g-import-not-at-top
-  pngs = []
-  for i, c in enumerate(CLASSES):
-    sel = gen['class_id'] == i
-    if not sel.any():
-      continue
-    g = {'image': gen['image'][sel][: cfg.max_examples].astype(np.float32),
-         'class_id': gen['class_id'][sel][: cfg.max_examples]}
-    rep = compare(ctx, g, c, cfg.seed)
-    calib.mark(rep['measures'], cal, c)
-    out = os.path.join(cfg.output_dir, c)
-    os.makedirs(out, exist_ok=True)
-    pngs += plots.write_all(out, ctx, rep['_derived'], ctx.mc(c), rep, c)
-    report['classes'][c] = common.public(rep)
-  if not report['classes']:
-    raise ValueError(f'{cfg.generated} has no track or shower images')
+            'classes': {}, 'skipped': skipped}
+  if cfg.allow_training_split:
+    report['mc_split_may_be_training'] = True
+  reps = {}
+  for c, g in groups.items():
+    reps[c] = compare(ctx, g, c, cfg.seed)
+    calib.mark(reps[c]['measures'], cal, c)
+    report['classes'][c] = common.public(reps[c])
   report['seconds'] = time.time() - t0
-  with open(os.path.join(cfg.output_dir, 'report.json'), 'w') as f:
-    json.dump(report, f, indent=1, default=float)
-  common.write_tensorboard(cfg.output_dir, report, pngs, groups='classes')
-  report['plots'] = pngs
-  return report
+  from taiga_tf.evaluation.lartpc import plots  # pylint: disable=g-import-not-at-top
+
+  def write_plots():
+    pngs = []
+    for c, rep in reps.items():
+      out = os.path.join(cfg.output_dir, c)
+      os.makedirs(out, exist_ok=True)
+      pngs += plots.write_all(out, ctx, rep['_derived'], ctx.mc(c), rep, c)
+    return pngs
+  return common.write_report(cfg.output_dir, report, write_plots)
 
 
 def calibration_classes(cfg: EvalConfig) -> tuple:
@@ -344,11 +375,20 @@ def calibrate(cfg: EvalConfig, log=print, spec=None) -> dict:
   from taiga_tf.evaluation.lartpc import wrong_sets  # pylint: disable=g-import-not-at-top
   t0 = time.time()
   classes = calibration_classes(cfg)
-  common.check_calibration_split(cfg)
-  os.makedirs(cfg.output_dir, exist_ok=True)
+  spec = inputs.start_calibration(cfg, spec)
   ctx = Context(cfg, log, spec)
   src = ctx._load(cfg.calibration_split, None)          # pylint: disable=protected-access
   train = ctx._load('train', 4 * cfg.max_examples)      # pylint: disable=protected-access
+  for c in classes:          # every class in every split it needs, before the SSNet trains
+    i = CLASSES.index(c)
+    n = {'the reference MC (--mc_split)': int(np.sum(ctx.mc_all()['class_id'] == i)),
+         '--calibration_split': int(np.sum(src['class_id'] == i)),
+         'the other class in --calibration_split': int(np.sum(src['class_id'] == 1 - i))}
+    few = [f'{k}: {v}' for k, v in n.items() if v < 2]
+    if few:
+      raise ValueError(f'{ctx.spec.builder.info.full_name}: too few images to calibrate the '
+                       f'{c}s ({"; ".join(few)}; at least 2 each)')
+  os.makedirs(cfg.output_dir, exist_ok=True)
   cal = {'detector': 'lartpc', 'reference': ctx.spec.builder.info.full_name,
          'mc_split': cfg.mc_split, 'source_split': cfg.calibration_split, 'n_boot': cfg.n_boot,
          'required_by_measure': {m: list(v) for m, v in wrong_sets.REQUIRED_BY_MEASURE.items()},
@@ -383,12 +423,15 @@ def summary_table(report) -> str:
     rows = [(m, common.fmt_measure(v)) for m, v in rep['measures'].items()]
     w = max(len(r[0]) for r in rows)
     lines += [f'  {a:<{w}}  {b}' for a, b in rows]
+  lines += [f'\n{c}s: not compared: {why}' for c, why in report.get('skipped', {}).items()]
   return '\n'.join(lines)
 
 
 def summary_lines(report, mc_split) -> list[str]:
-  return [f"taiga_tf.evaluate: {rep['n_generated']} generated vs {rep['n_mc']} MC {mc_split} {c}s: "
-          f"SSNet-FID {rep['measures']['ssnet_fid']['value']:.3g} (MC-MC "
-          f"{rep['measures']['ssnet_fid']['mc_mc']:.3g}), two-sample AUC image "
-          f"{rep['measures']['two_sample_auc_image']['value']:.3f}"
-          for c, rep in report['classes'].items()]
+  return [f'taiga_tf.evaluate: {c}s not compared: {why}'
+          for c, why in report.get('skipped', {}).items()] + [
+      f"taiga_tf.evaluate: {rep['n_generated']} generated vs {rep['n_mc']} MC {mc_split} {c}s: "
+      f"SSNet-FID {rep['measures']['ssnet_fid']['value']:.3g} (MC-MC "
+      f"{rep['measures']['ssnet_fid']['mc_mc']:.3g}), two-sample AUC image "
+      f"{rep['measures']['two_sample_auc_image']['value']:.3f}"
+      for c, rep in report['classes'].items()]

@@ -30,7 +30,6 @@ Per energy bin: both two-sample AUCs and the W1 of size, width and length.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -41,6 +40,7 @@ from taiga_tf import metrics
 from taiga_tf.detectors.taiga_iact.detector import FEATURES, PARAMS, PARTICLES
 from taiga_tf.evaluation import calibration as calib
 from taiga_tf.evaluation import common
+from taiga_tf.evaluation import inputs
 from taiga_tf.evaluation.common import (EvalConfig, NoOverlapError, feature_auc_scores,
                                         matched_indices, measure, predict, to_net,
                                         train_classifier, w1)
@@ -298,15 +298,55 @@ def _compare(ctx, gen, particle, seed):
   return rep
 
 
+def _check_inputs(ctx, gen, gen_meta, cfg, log) -> tuple[dict, dict]:
+  """Before any classifier trains: the MC has both particles in --mc_split and in train
+  (the gamma/hadron CNN needs both), the plan in the metadata fits the model labels, and
+  each generated particle shares at least 2 class-matched events with the MC. Returns
+  ({particle: generated columns}, {particle skipped: why})."""
+  for p in PARTICLES:
+    ctx.mc(p)                      # raises when the split has none
+  train_counts = ctx.spec.builder.info.metadata.get('class_counts', {}).get('train')
+  if isinstance(train_counts, dict):
+    none = [p for p in PARTICLES if not np.sum(train_counts.get(p, []))]
+    if none:
+      raise ValueError(f'{ctx.spec.builder.info.full_name} split \'train\' has no '
+                       f'{" and no ".join(none)}s: the gamma/hadron CNN of the report trains on both')
+  planned = np.asarray(gen_meta.get('class_counts', []))
+  n_cls = ctx.det.n_energy_bins * ctx.det.n_distance_bins
+  if planned.size and (planned.ndim != 1 or len(planned) % n_cls
+                       or gen['model_label'].max(initial=0) >= len(planned)):
+    raise ValueError(f'--generated={cfg.generated}: its metadata\'s class_counts (shape '
+                     f'{planned.shape}) do not fit its model labels (up to '
+                     f'{int(gen["model_label"].max(initial=0))}) and {n_cls} classes per particle')
+  groups, skipped = {}, {}
+  for i, p in enumerate(PARTICLES):
+    sel = gen['particle'] == i
+    if not sel.any():
+      continue
+    g = {k: v[sel][: cfg.max_examples] for k, v in gen.items()}
+    k = common.n_matched(g['class_id'], ctx.mc(p)['class_id'])
+    if k < 2:
+      skipped[p] = (f'{len(g["class_id"])} generated {p}s share {k} class-matched events with '
+                    f'the MC {cfg.mc_split} split (at least 2 needed)')
+      log(f'evaluate: WARNING skipping the {p}s: {skipped[p]}')
+      continue
+    groups[p] = g
+  if not groups:
+    other = sorted(set(np.unique(gen['particle']).tolist()) - set(range(len(PARTICLES))))
+    raise NoOverlapError(f'--generated={cfg.generated}: nothing to compare: '
+                         + ('; '.join(skipped.values()) if skipped else
+                            f'no gamma or proton images (particle ids {other})'))
+  return groups, skipped
+
+
 # ------------------------------------------------------------------ the app's two jobs
 def evaluate(cfg: EvalConfig, log=print, spec=None) -> dict:
   t0 = time.time()
-  os.makedirs(cfg.output_dir, exist_ok=True)
-  gen, gen_meta = common.load_generated(cfg.generated, cfg.max_examples * len(PARTICLES))
+  spec, gen, gen_meta = inputs.start_report(cfg, spec)
   ctx = Context(cfg, log, spec)
   cal = common.load_calibration(cfg, ctx.spec.builder.info.full_name, log)
-  present = [p for i, p in enumerate(PARTICLES) if np.any(gen['particle'] == i)]
-  log(f'evaluate: {len(gen["class_id"])} generated images ({", ".join(present)}) vs '
+  groups, skipped = _check_inputs(ctx, gen, gen_meta, cfg, log)
+  log(f'evaluate: {len(gen["class_id"])} generated images ({", ".join(groups)}) vs '
       f'{ctx.spec.builder.info.full_name} {cfg.mc_split}')
   report = {'detector': ctx.det.name, 'generated': os.path.abspath(cfg.generated),
             'reference': ctx.spec.builder.info.full_name,
@@ -315,20 +355,14 @@ def evaluate(cfg: EvalConfig, log=print, spec=None) -> dict:
             'n_boot': cfg.n_boot, 'n_mc_splits': cfg.n_mc_splits,
             'calibration': ({'path': cal['path'], 'n_per_set': cal['n_per_set'],
                              'required': list(calib.REQUIRED)} if cal else None),
-            'particles': {}}
-  from taiga_tf.evaluation.taiga_iact import plots  # pylint: disable=g-import-not-at-top
-  pngs = []
-  for i, p in enumerate(PARTICLES):
-    sel = gen['particle'] == i
-    if not sel.any():
-      continue
-    g = {k: v[sel][: cfg.max_examples] for k, v in gen.items()}
-    rep = compare(ctx, g, p, cfg.seed)
-    calib.mark(rep['measures'], cal, p)
-    out = os.path.join(cfg.output_dir, p)
-    os.makedirs(out, exist_ok=True)
-    pngs += plots.write_all(out, ctx.det, g, ctx.mc(p), rep, p)
-    report['particles'][p] = common.public(rep)
+            'particles': {}, 'skipped': skipped}
+  if cfg.allow_training_split:
+    report['mc_split_may_be_training'] = True
+  reps = {}
+  for p, g in groups.items():
+    reps[p] = compare(ctx, g, p, cfg.seed)
+    calib.mark(reps[p]['measures'], cal, p)
+    report['particles'][p] = common.public(reps[p])
   report['gamma_hadron_classifier'] = ctx.gamma_hadron()[1]
   report['scalars'] = {'gamma_hadron_classifier/auc':
                        report['gamma_hadron_classifier']['auc_gamma_vs_proton'],
@@ -344,23 +378,30 @@ def evaluate(cfg: EvalConfig, log=print, spec=None) -> dict:
                       'max_abs_count_diff': int(np.abs(got - planned).max()) if got.sum() == planned.sum() else None,
                       'energy_hist_planned': e_plan.tolist(), 'energy_hist_generated': e_got.tolist()}
   report['seconds'] = time.time() - t0
-  with open(os.path.join(cfg.output_dir, 'report.json'), 'w') as f:
-    json.dump(report, f, indent=1, default=float)
-  common.write_tensorboard(cfg.output_dir, report, pngs)
-  report['plots'] = pngs
-  return report
+  from taiga_tf.evaluation.taiga_iact import plots  # pylint: disable=g-import-not-at-top
+
+  def write_plots():
+    pngs = []
+    for p, g in groups.items():
+      out = os.path.join(cfg.output_dir, p)
+      os.makedirs(out, exist_ok=True)
+      pngs += plots.write_all(out, ctx.det, g, ctx.mc(p), reps[p], p)
+    return pngs
+  return common.write_report(cfg.output_dir, report, write_plots)
 
 
 def calibrate(cfg: EvalConfig, log=print, spec=None) -> dict:
   """The report's measures on every wrong set (wrong_sets) of each particle."""
   t0 = time.time()
-  os.makedirs(cfg.output_dir, exist_ok=True)
-  ctx = Context(cfg, log, spec)
   for p in cfg.calibration_particles:
     if p not in PARTICLES:
       raise ValueError(f'--calibration_particles: unknown particle {p!r} ({", ".join(PARTICLES)})')
-  common.check_calibration_split(cfg)
-  spec = ctx.spec
+  spec = inputs.start_calibration(cfg, spec)
+  ctx = Context(cfg, log, spec)
+  for p in PARTICLES:               # both, in both splits: before any classifier trains
+    ctx.mc(p)
+    ctx.mc(p, cfg.calibration_split)
+  os.makedirs(cfg.output_dir, exist_ok=True)
   cal = {'detector': ctx.det.name, 'reference': spec.builder.info.full_name, 'mc_split': cfg.mc_split,
          'source_split': cfg.calibration_split, 'n_boot': cfg.n_boot, 'measures': {},
          'detections': {}, 'n_per_set': {}}
@@ -401,11 +442,13 @@ def summary_table(report) -> str:
                     f'{g["pass_mc_0.5"]:.3f} / {g["pass_generated_0.5"]:.3f}'))
     w = max(len(r[0]) for r in rows)
     lines += [f'  {a:<{w}}  {b}' for a, b in rows]
+  lines += [f'\n{p}s: not compared: {why}' for p, why in report.get('skipped', {}).items()]
   return '\n'.join(lines)
 
 
 def summary_lines(report, mc_split) -> list[str]:
-  out = []
+  out = [f'taiga_tf.evaluate: {p}s not compared: {why}'
+         for p, why in report.get('skipped', {}).items()]
   for p, rep in report['particles'].items():
     g, m = rep['gamma_hadron'], rep['measures']
     out.append(f"taiga_tf.evaluate: {rep['n_generated']} generated vs {rep['n_mc']} MC {mc_split} "

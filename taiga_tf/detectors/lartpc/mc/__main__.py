@@ -9,6 +9,7 @@ only on (seed, particle, i).
 """
 from absl import app, flags
 
+from taiga_tf import console
 from taiga_tf.detectors.lartpc.mc import simulate
 
 FLAGS = flags.FLAGS
@@ -24,13 +25,17 @@ flags.DEFINE_float('p_max', None, 'Maximum momentum, MeV/c.')
 flags.mark_flag_as_required('output_dir')
 
 
+APP = 'taiga_tf.detectors.lartpc.mc'
+
+
 def main(argv):
   del argv
-  cfg = simulate.LArTPCConfig(particle=FLAGS.particle, canvas=FLAGS.canvas,
-                              momentum_min=FLAGS.p_min, momentum_max=FLAGS.p_max)
-  s = simulate.write_run(cfg, FLAGS.output_dir, FLAGS.n_events, FLAGS.seed, FLAGS.events_per_file,
-                         FLAGS.first)
-  print(f"taiga_tf.detectors.lartpc.mc: {s['events']} {cfg.particle} events in {len(s['files'])} "
+  with console.user_errors(APP):      # a bad flag: `<app>: error: <message>`, exit 2
+    cfg = simulate.LArTPCConfig(particle=FLAGS.particle, canvas=FLAGS.canvas,
+                                momentum_min=FLAGS.p_min, momentum_max=FLAGS.p_max)
+    s = simulate.write_run(cfg, FLAGS.output_dir, FLAGS.n_events, FLAGS.seed,
+                           FLAGS.events_per_file, FLAGS.first)
+  print(f"{APP}: {s['events']} {cfg.particle} events in {len(s['files'])} "
         f"larcv3 files under {FLAGS.output_dir} ({s['events_per_s']:.1f} events/s)")
 
 

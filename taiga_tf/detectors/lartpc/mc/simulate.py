@@ -367,6 +367,38 @@ TRUTH_DTYPE = np.dtype([('pdg', '<i4'), ('momentum', '<f4'), ('direction', '<f4'
 PRODUCERS = ('data', 'label')     # charge (MeV-equivalent) and labels (1 track, 2 shower)
 
 
+MIN_CANVAS = 8      # pixels a side: the smallest crop a LArTPC dataset takes
+
+
+def _count(value, name: str, low: int, why: str) -> None:
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+    raise ValueError(f'--{name}={value}: expected an integer >= {low} ({why})')
+
+
+def check_run(cfg: LArTPCConfig, output_dir, n_events, seed, events_per_file, first=0) -> None:
+  """ValueError naming the argument (the flag of `python -m taiga_tf.detectors.lartpc.mc`
+  of the same name; --p_min/--p_max for the momenta) for a run that cannot be made."""
+  _count(n_events, 'n_events', 1, 'the number of events to write')
+  _count(events_per_file, 'events_per_file', 1, 'each file holds at least one event')
+  _count(seed, 'seed', 0, 'seeds are non-negative')
+  _count(first, 'first', 0, 'event indices start at 0')
+  _count(cfg.canvas, 'canvas', MIN_CANVAS, 'pixels per side; the datasets crop at least '
+         f'{MIN_CANVAS} x {MIN_CANVAS}')
+  if not (np.isfinite(cfg.pixel_cm) and cfg.pixel_cm > 0):
+    raise ValueError(f'pixel_cm={cfg.pixel_cm}: expected a pixel pitch > 0 cm')
+  for name, v in (('p_min', cfg.momentum_min), ('p_max', cfg.momentum_max)):
+    if v is not None and not v > 0:       # (0 would silently mean the particle's default)
+      raise ValueError(f'--{name}={v}: expected a momentum > 0 MeV/c')
+  lo, hi = cfg.momentum_range
+  if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo <= hi):
+    raise ValueError(f'momentum range {lo}-{hi} MeV/c (--p_min={cfg.momentum_min}, '
+                     f'--p_max={cfg.momentum_max}): expected 0 < p_min <= p_max')
+  if output_dir is None or not str(output_dir):
+    raise ValueError('output_dir is empty: give the folder of the larcv3 files (--output_dir)')
+  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+    raise NotADirectoryError(f'--output_dir={output_dir} is a file, not a folder')
+
+
 def write_run(cfg: LArTPCConfig, output_dir: str, n_events: int, seed: int,
               events_per_file: int = 1000, first: int = 0, log=print) -> dict:
   """Events first .. first + n_events - 1 into larcv3 files of `events_per_file` events.
@@ -377,6 +409,7 @@ def write_run(cfg: LArTPCConfig, output_dir: str, n_events: int, seed: int,
   event = index) and the truth rows in `Truth/particle` (TRUTH_DTYPE).
   """
   from taiga_tf.detectors.lartpc.formats import larcv3  # pylint: disable=g-import-not-at-top
+  check_run(cfg, output_dir, n_events, seed, events_per_file, first)
   os.makedirs(output_dir, exist_ok=True)
   t0, files = time.time(), []
   origin = (-cfg.half_cm, -cfg.half_cm)

@@ -12,6 +12,7 @@ import json
 
 from absl import app, flags
 
+from taiga_tf import console
 from taiga_tf.detectors.taiga_iact.camera import get_camera
 from taiga_tf.detectors.taiga_iact.mc import simulate, telescope
 
@@ -43,14 +44,22 @@ def config_from_flags() -> simulate.MCConfig:
       telescope=telescope.TelescopeConfig(nsb_sigma=FLAGS.nsb_sigma))
 
 
+APP = 'taiga_tf.detectors.taiga_iact.mc'
+
+
 def main(argv):
   del argv
-  cfg = config_from_flags()
-  s = simulate.write_run(cfg, FLAGS.output_dir, FLAGS.n_events, FLAGS.seed,
-                         FLAGS.events_per_file, camera=get_camera(FLAGS.camera),
-                         write_signal=FLAGS.write_signal)
+  with console.user_errors(APP):      # a bad flag: `<app>: error: <message>`, exit 2
+    if FLAGS.e_min is None or FLAGS.e_max is None or not 0 < FLAGS.e_min < FLAGS.e_max:
+      raise ValueError(f'--e_min={FLAGS.e_min}, --e_max={FLAGS.e_max}: expected '
+                       '0 < e_min < e_max (TeV)')
+    cfg = config_from_flags()
+    simulate.check_run(cfg, FLAGS.output_dir, FLAGS.n_events, FLAGS.seed, FLAGS.events_per_file)
+    s = simulate.write_run(cfg, FLAGS.output_dir, FLAGS.n_events, FLAGS.seed,
+                           FLAGS.events_per_file, camera=get_camera(FLAGS.camera),
+                           write_signal=FLAGS.write_signal)
   print(json.dumps({k: v for k, v in s.items() if k not in ('files', 'signal_files')}))
-  print(f"taiga_tf.detectors.taiga_iact.mc: {s['events']} {cfg.particle} events from {s['showers']} showers "
+  print(f"{APP}: {s['events']} {cfg.particle} events from {s['showers']} showers "
         f"in {len(s['files'])} files under {FLAGS.output_dir} "
         f"({s['events_per_s']:.0f} events/s, trigger efficiency {s['trigger_efficiency']:.3f})")
 

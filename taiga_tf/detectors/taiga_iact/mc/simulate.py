@@ -172,6 +172,37 @@ def output_name(cfg: MCConfig, seed: int, part: int, signal: bool = False) -> st
   return f'taiga_mc_{cfg.particle}_s{seed}_{part:04d}_cb{nsb}.txt'
 
 
+MAX_SHOWERS_WITHOUT_EVENT = 5000    # ~30 s of showers that never trigger: the settings are wrong
+
+
+def _count(value, name: str, low: int, why: str) -> None:
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+    raise ValueError(f'--{name}={value}: expected an integer >= {low} ({why})')
+
+
+def check_run(cfg: MCConfig, output_dir, n_events, seed, events_per_file) -> None:
+  """ValueError naming the argument (and its flag of `python -m
+  taiga_tf.detectors.taiga_iact.mc`) for a run that cannot be made."""
+  _count(n_events, 'n_events', 1, 'the number of triggered events to write')
+  _count(events_per_file, 'events_per_file', 1, 'each file holds at least one event')
+  _count(seed, 'seed', 0, 'seeds are non-negative')
+  _count(cfg.n_scat, 'n_scat', 1, 'each shower is used at least once')
+  tel = cfg.telescope
+  for name, flag, v, ok, expected in (
+      ('core_radius_m', 'core_radius', cfg.core_radius_m, lambda v: v >= 0, '>= 0 m'),
+      ('source_radius_deg', 'source_radius', cfg.source_radius_deg, lambda v: 0 <= v <= 90,
+       'in [0, 90] deg'),
+      ('cone_deg', 'cone', cfg.cone_deg, lambda v: 0 <= v <= 90, 'in [0, 90] deg'),
+      ('nsb_sigma', 'nsb_sigma', tel.nsb_sigma, lambda v: v >= 0, '>= 0 pe'),
+      ('spectral_index', 'spectral_index', cfg.index, lambda v: True, 'a number')):
+    if not (isinstance(v, (int, float, np.number)) and np.isfinite(v) and ok(v)):
+      raise ValueError(f'{name}={v} (--{flag}): expected {expected}')
+  if output_dir is None or not str(output_dir):
+    raise ValueError('output_dir is empty: give the folder of the event files (--output_dir)')
+  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+    raise NotADirectoryError(f'--output_dir={output_dir} is a file, not a folder')
+
+
 def write_run(cfg: MCConfig, output_dir, n_events: int, seed: int,
               events_per_file: int = 2000, camera: Camera | None = None,
               log=print, write_signal: bool = True) -> dict:
@@ -180,8 +211,11 @@ def write_run(cfg: MCConfig, output_dir, n_events: int, seed: int,
   events before NSB, pixels with signal only), as the chain writes both.
 
   Returns a summary dict (files, signal_files, events, showers, seconds,
-  trigger efficiency).
+  trigger efficiency). The arguments are checked first (check_run): a bad one is a
+  ValueError naming it (and its flag), and a setting under which no shower ever
+  triggers fails after MAX_SHOWERS_WITHOUT_EVENT showers instead of running forever.
   """
+  check_run(cfg, output_dir, n_events, seed, events_per_file)
   camera = camera or builtin_camera()
   os.makedirs(output_dir, exist_ok=True)
   t0 = time.time()
@@ -190,6 +224,11 @@ def write_run(cfg: MCConfig, output_dir, n_events: int, seed: int,
 
   def progress(n, showers):
     state['showers'] = showers
+    if n == 0 and showers >= MAX_SHOWERS_WITHOUT_EVENT:
+      raise ValueError(f'{cfg.particle}: not one of the first {showers} showers ({showers * cfg.n_scat} '
+                       f'cores within {cfg.core_radius_m:g} m, {cfg.e_min_tev:g}-{cfg.e_max_tev:g} '
+                       'TeV) triggered the telescope: widen the energy range (--e_min, --e_max) '
+                       'or shrink --core_radius')
     if log and time.time() - last[0] > 10:
       last[0] = time.time()
       rate = n / (last[0] - t0)
