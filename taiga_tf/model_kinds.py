@@ -19,10 +19,14 @@ import tensorflow as tf
 from taiga_tf import savedmodel
 
 
-def _parse_ints(text) -> tuple:
+def parse_ints(text) -> tuple:
+  """'1,2,2' (or a sequence) as a tuple of ints; ValueError for anything else."""
   if isinstance(text, (tuple, list)):
     return tuple(int(v) for v in text)
   return tuple(int(v) for v in str(text).replace(' ', '').split(',') if v)
+
+
+_parse_ints = parse_ints
 
 
 def _empty_pixel(detector) -> float:

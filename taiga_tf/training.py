@@ -10,12 +10,15 @@ flags onto it). A workdir holds:
   checkpoints/       tf.train.CheckpointManager: networks, EMA, optimizers, step
   train/             TensorBoard event files
   saved_model/       the exported generator (taiga_tf.savedmodel)
-Starting again with the same workdir resumes from the last checkpoint.
+Starting again with the same workdir resumes from the newest intact checkpoint (a
+new run saves step 0 at once); a workdir with traces of a run and nothing restorable
+is refused, never trained over from step 0 (taiga_tf.workdir, taiga_tf.cluster).
+Every flag is checked (check_config) before anything is written.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
+import math
 import os
 import time
 
@@ -25,7 +28,8 @@ import tensorflow as tf
 from taiga_tf import data as data_lib
 from taiga_tf import cluster, detectors, metrics, plotting
 from taiga_tf import preprocessing as prep_lib
-from taiga_tf.model_kinds import KINDS
+from taiga_tf import workdir as workdir_lib
+from taiga_tf.model_kinds import KINDS, parse_ints
 
 
 @dataclasses.dataclass
@@ -75,6 +79,99 @@ class TrainConfig:
   guidance: float = 1.0
 
 
+# ---------------------------------------------------------------- flag checks
+def _int_list(cfg: TrainConfig, name: str) -> tuple:
+  text = getattr(cfg, name)
+  try:
+    vals = parse_ints(text)
+  except (TypeError, ValueError):
+    raise ValueError(f'--{name}={text!r}: expected comma-separated integers, e.g. '
+                     f'{getattr(TrainConfig, name)!r}') from None
+  bad = [v for v in vals if v < 1]
+  if bad:
+    raise ValueError(f'--{name}={text!r}: every entry must be >= 1, got {bad[0]}')
+  return vals
+
+
+def check_config(cfg: TrainConfig):
+  """Every flag's type and range, checked before anything is read or written: a
+  ValueError naming the flag, the value and what is allowed."""
+  if cfg.model not in KINDS:
+    raise ValueError(f'--model={cfg.model!r}: one of {", ".join(KINDS)}')
+
+  def number(name, lo=None, hi=None, lo_open=False, hi_open=False, integer=False, what=''):
+    v = getattr(cfg, name)
+    if integer:
+      ok = isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+    else:
+      ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+    if not ok:
+      raise ValueError(f'--{name}={v!r}: expected {"an integer" if integer else "a number"}')
+    if not integer and not math.isfinite(v):
+      raise ValueError(f'--{name}={v!r}: expected a finite number{what}')
+    if ((lo is not None and (v <= lo if lo_open else v < lo)) or
+        (hi is not None and (v >= hi if hi_open else v > hi))):
+      rng = ' and '.join(s for s in (
+          lo is not None and f'{">" if lo_open else ">="} {lo}',
+          hi is not None and f'{"<" if hi_open else "<="} {hi}') if s)
+      raise ValueError(f'--{name}={v!r}: must be {rng}{what}')
+
+  for name in ('steps', 'batch_size', 'n_disc', 'z_dim', 'embed_dim', 'g_channels', 'd_channels',
+               'log_every', 'ckpt_every', 'eval_examples', 'num_cpu_devices', 'channels',
+               'num_res_blocks', 'emb_dim', 'num_steps'):
+    number(name, lo=1, integer=True)
+  number('eval_every', lo=0, integer=True, what=' (0: never)')
+  number('lr_warmup', lo=0, integer=True)
+  number('seed', lo=0, hi=2 ** 32 - 1, integer=True)
+  for name in ('g_lr', 'd_lr', 'lr'):
+    number(name, lo=0, lo_open=True)
+  number('beta2', lo=0, hi=1, hi_open=True)
+  number('ema_decay', lo=0, hi=1)
+  number('dropout', lo=0, hi=1, hi_open=True)
+  number('p_uncond', lo=0, hi=1)
+  number('sigma_data', lo=0, what=' (0: measured on the training images)')
+  number('guidance', what=' (1: no guidance)')
+  for name, allowed in (('jit_compile', ('auto', 'true', 'false')),
+                        ('mixed_precision', ('float32', 'bfloat16'))):
+    if getattr(cfg, name) not in allowed:
+      raise ValueError(f'--{name}={getattr(cfg, name)!r}: one of {", ".join(allowed)}')
+  from taiga_tf.diffusion import solvers  # pylint: disable=g-import-not-at-top
+  if cfg.sampler not in solvers.SAMPLERS:
+    raise ValueError(f'--sampler={cfg.sampler!r}: one of {", ".join(solvers.SAMPLERS)}')
+  if cfg.model != 'diffusion':
+    return
+  mult = _int_list(cfg, 'channel_mult')
+  if not mult:
+    raise ValueError(f'--channel_mult={cfg.channel_mult!r}: give at least one multiplier')
+  _int_list(cfg, 'attn_resolutions')
+  for m in (1, *mult):         # GroupNormalization: min(8, width) groups must divide the width
+    width = cfg.channels * m
+    if width % min(8, width):
+      raise ValueError(f'--channels={cfg.channels} with --channel_mult={cfg.channel_mult!r}: '
+                       f'width {width} is not divisible by its {min(8, width)} normalisation '
+                       'groups (use widths that are multiples of 8, or below 8)')
+
+
+def check_config_for(cfg: TrainConfig, image_size: int, num_replicas: int):
+  """The checks that need the dataset's image size and the number of replicas."""
+  if cfg.batch_size % num_replicas:
+    raise ValueError(f'--batch_size={cfg.batch_size}: the global batch is split over '
+                     f'{num_replicas} replicas and must be divisible by {num_replicas}')
+  if cfg.model != 'diffusion':
+    return
+  mult = _int_list(cfg, 'channel_mult')
+  if image_size % 2 ** (len(mult) - 1):
+    raise ValueError(f'--channel_mult={cfg.channel_mult!r}: {len(mult)} resolutions halve the '
+                     f'{image_size} x {image_size} image {len(mult) - 1} times; at most '
+                     f'{int(math.log2(image_size & -image_size)) + 1} multipliers')
+  sizes = [image_size // 2 ** i for i in range(len(mult))]
+  other = [r for r in _int_list(cfg, 'attn_resolutions') if r not in sizes]
+  if other:
+    raise ValueError(f'--attn_resolutions={cfg.attn_resolutions!r}: {other[0]} is not one of the '
+                     f'U-Net\'s resolutions {", ".join(map(str, sizes))} (--channel_mult='
+                     f'{cfg.channel_mult!r} on {image_size} x {image_size} images)')
+
+
 # ---------------------------------------------------------------- devices
 configure_devices = cluster.configure_devices     # one machine or several: taiga_tf.cluster
 make_strategy = cluster.make_strategy
@@ -115,12 +212,28 @@ MODEL_FLAGS = ('model', 'dataset', 'particle', 'condition_on_particle', 'signal_
 
 
 def stored_config(workdir: str) -> dict | None:
-  """The config.json of a run in `workdir`, or None for a new workdir."""
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+  """The config.json of a run in `workdir`, or None for a new workdir; a damaged one is
+  a ValueError naming it (taiga_tf.workdir)."""
+  return workdir_lib.read_config(workdir)
+
+
+def stored_train_config(info: dict, workdir: str) -> TrainConfig:
+  """The TrainConfig a config.json holds (flags newer than the run: their defaults),
+  checked like the flags; errors name the file."""
+  path = os.path.join(workdir, workdir_lib.CONFIG)
+  known = {f.name for f in dataclasses.fields(TrainConfig)}
+  unknown = sorted(set(info['train_config']) - known - {'workdir'})
+  if unknown:
+    raise ValueError(f'{path}: train_config has flags this taiga_tf does not know '
+                     f'({", ".join(unknown)}): written by another version?')
+  if 'data_dir' not in info['train_config']:
+    raise ValueError(f'{path}: train_config has no data_dir: not a complete taiga_tf.train config')
+  cfg = TrainConfig(**{**info['train_config'], 'workdir': workdir})
+  try:
+    check_config(cfg)
+  except ValueError as e:
+    raise ValueError(f'{path}: {e}') from None
+  return cfg
 
 
 def check_resume(cfg: TrainConfig, stored: dict | None):
@@ -258,43 +371,98 @@ def _log_scalars(writer, step, vals, kind, cfg, model, rate, buckets):
           tf.summary.scalar(f'losses/by_noise_level/{name}', s / c)
 
 
+def nonfinite_weights(model) -> list[str]:
+  """The network weights (online and EMA) holding a NaN or an infinity."""
+  ws = [w for net in (model.online_network(), model.ema_network()) for w in net.weights]
+  ok = tf.stack([tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(w))) for w in ws]).numpy()
+  return [w.path for w, good in zip(ws, ok) if not good]
+
+
+def _check_finite(vals: dict, step: int, manager, model=None):
+  """A loss (or, before a save, a weight) that is NaN or infinite: the run diverged;
+  stop before it is saved or exported."""
+  bad = [f'{k} = {v}' for k, v in vals.items() if not math.isfinite(v)]
+  if model is not None and not bad:
+    bad = [f'weight {w} is not finite' for w in nonfinite_weights(model)[:3]]
+  if bad:
+    last = manager.latest_checkpoint
+    raise ValueError(f'step {step}: {", ".join(bad)}: the training diverged; this state is '
+                     f'neither saved nor exported (the last checkpoint, {last or "none"}, is '
+                     'kept); try lower learning rates')
+
+
+def restore_checkpoint(manager, workdir: str, log, refuse: bool, app: str = 'train'
+                       ) -> cluster.Restored:
+  """Restores the newest intact checkpoint (taiga_tf.cluster.CheckpointManager.restore),
+  naming the damaged or missing ones skipped. With nothing restorable and `refuse`
+  (the workdir holds an earlier run): a ValueError saying what was found, never a new
+  run from step 0 over it."""
+  restored = manager.restore()
+  rel = lambda name: os.path.join('checkpoints', name)
+  if restored.index_problem:
+    log(f'{app}: warning: {restored.index_problem}; the checkpoints were found by their files')
+  for name, why in restored.skipped:
+    log(f'{app}: warning: skipped {rel(name)} ({why})')
+  if restored.path is None and refuse:
+    found = ', '.join(workdir_lib.traces(workdir)) or 'checkpoint files'
+    why = restored.skipped_text() or 'no checkpoint files'
+    then = ('; training from step 0 would overwrite it: put the checkpoint files back (e.g. '
+            'finish copying the workdir), or train into a new --workdir' if app == 'train' else
+            ': put the checkpoint files back (e.g. finish copying the workdir)')
+    raise ValueError(f'{workdir} holds an earlier run ({found}) but no checkpoint of it can be '
+                     f'restored ({why}){then}')
+  return restored
+
+
 def train(cfg: TrainConfig, log=print) -> dict:
   """Trains (or resumes) the model in cfg.workdir; returns the final summary."""
-  if cfg.model not in KINDS:
-    raise ValueError(f'unknown model {cfg.model!r}: one of {", ".join(KINDS)}')
+  # nothing is written before every flag, the workdir, the data and the checkpoint to
+  # resume from have been checked
+  check_config(cfg)
   kind = KINDS[cfg.model]
+  workdir_lib.check_folder(cfg.workdir)
+  run_role = cluster.role()
   stored = stored_config(cfg.workdir)
   check_resume(cfg, stored)
-  os.makedirs(cfg.workdir, exist_ok=True)
-  run_role = cluster.role()
+  traces = workdir_lib.traces(cfg.workdir)
+  if stored is None and traces and run_role.is_chief:
+    raise ValueError(f'{cfg.workdir} holds an earlier run ({", ".join(traces)}) but no '
+                     f'{workdir_lib.CONFIG} (its flags and measured state): copy it back from a '
+                     'good copy of the workdir, or train into a new --workdir')
   strategy = make_strategy(cfg.num_cpu_devices)
   jit = cluster.resolve_jit(cfg.jit_compile, strategy.num_replicas_in_sync, log)
   spec = data_lib.open_dataset(cfg.dataset, cfg.data_dir)
   check_particle(cfg, spec)
+  check_config_for(cfg, spec.detector.image_size, strategy.num_replicas_in_sync)
   prep = spec.detector.preprocessing()
   state = _load_state(cfg, stored, spec, prep, log)
   model = build_model(cfg, spec.detector, strategy, state)
   info = model_info(cfg, spec, prep, model, state)
-  if run_role.is_chief:
-    with open(os.path.join(cfg.workdir, 'config.json'), 'w') as f:
-      json.dump(info, f, indent=1)
   manager = checkpoint_manager(model, cfg.workdir, run_role)
-  start = 0
-  if manager.latest_checkpoint:
-    manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    start = int(model.step_counter.numpy())
-    log(f'train: resumed from {manager.latest_checkpoint} at step {start}')
+  restored = restore_checkpoint(manager, cfg.workdir, log, refuse=run_role.is_chief and bool(traces))
+  start = int(model.step_counter.numpy()) if restored.path else 0
+  if restored.path:
+    log(f'train: resumed from {restored.path} at step {start}')
+  if start >= cfg.steps:
+    log(f'train: the workdir is at step {start}, --steps={cfg.steps}: nothing to train')
   ds = data_lib.training_dataset(spec, prep, cfg.batch_size, kind.n_slots(cfg), train_particle(cfg),
                                  cfg.condition_on_particle, seed=cfg.seed,
                                  image_key=data_lib.image_key(cfg.signal_only), start_step=start,
                                  random_flips=cfg.random_flips)
   it = iter(strategy.experimental_distribute_dataset(ds))
   step_fn = make_step_fn(model, strategy, jit)
-  writer = (tf.summary.create_file_writer(os.path.join(cfg.workdir, 'train')) if run_role.is_chief
-            else tf.summary.create_noop_writer())
   # the chief evaluates (sampling only: no collective ops, the others wait at the next step)
   evaluator = (Evaluator(cfg, spec, prep, state.get('nsb_sigma', 0.0))
                if cfg.eval_every and run_role.is_chief else None)
+  if run_role.is_chief:
+    os.makedirs(cfg.workdir, exist_ok=True)
+    workdir_lib.write_json_atomic(os.path.join(cfg.workdir, workdir_lib.CONFIG), info)
+  if start == 0:
+    # a step-0 checkpoint at once: a run stopped before its first --ckpt_every resumes
+    # (from its seeded initial state) instead of leaving a workdir with nothing to restore
+    manager.save(checkpoint_number=0)
+  writer = (tf.summary.create_file_writer(os.path.join(cfg.workdir, 'train')) if run_role.is_chief
+            else tf.summary.create_noop_writer())
   on = '+'.join(spec.particles) if cfg.condition_on_particle else cfg.particle
   log(f'train: {cfg.model} on {spec.builder.info.full_name} ({on}'
       f'{", signal only" if cfg.signal_only else ""}), '
@@ -309,10 +477,13 @@ def train(cfg: TrainConfig, log=print) -> dict:
     if 'bucket_count' in out:    # per-noise-level loss, summed over the logging interval
       b = np.stack([out['bucket_loss_sum'].numpy(), out['bucket_count'].numpy()])
       buckets = b if buckets is None else buckets + b
+    save = step % cfg.ckpt_every == 0 or step == cfg.steps
+    if save or step % cfg.log_every == 0 or (evaluator and step % cfg.eval_every == 0):
+      vals = {k: float(v) for k, v in out.items() if v.shape.rank == 0}
+      _check_finite(vals, step, manager, model if save else None)
     if step % cfg.log_every == 0 or step == cfg.steps:
       now = time.time()
       rate = (step - step_last) / max(now - t_last, 1e-9)
-      vals = {k: float(v) for k, v in out.items() if v.shape.rank == 0}
       _log_scalars(writer, step, vals, kind, cfg, model, rate, buckets)
       buckets = None
       log(f'step {step:>6}/{cfg.steps}  {kind.console(vals)}  {rate:.2f} steps/s  '
@@ -324,10 +495,10 @@ def train(cfg: TrainConfig, log=print) -> dict:
           f'{spec.detector.group_name} '
           f'{np.array2string(res["median_rel_err"], precision=2, separator=",")}, '
           f'W1(log size) {res["w1_log_size"]:.3f}')
-    if step % cfg.ckpt_every == 0 or step == cfg.steps:
+    if save:
       manager.save(checkpoint_number=step)
   writer.flush()
-  summary = {'workdir': cfg.workdir, 'model': cfg.model, 'steps': cfg.steps,
+  summary = {'workdir': cfg.workdir, 'model': cfg.model, 'steps': max(cfg.steps, start),
              'seconds': time.time() - t0,
              **{k: float(v) for k, v in out.items() if v.shape.rank == 0}}
   if res is None and evaluator and start >= cfg.steps:
@@ -335,37 +506,53 @@ def train(cfg: TrainConfig, log=print) -> dict:
   if res is not None and run_role.is_chief:
     summary.update(w1_log_size=res['w1_log_size'], mean_abs_median_size_rel_err=res['mean_abs_rel_err'],
                    median_size_rel_err=res['median_rel_err'].tolist())
-    with open(os.path.join(cfg.workdir, 'conditioning.json'), 'w') as f:
-      json.dump({k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in res.items()}, f,
-                indent=1)
+    workdir_lib.write_json_atomic(
+        os.path.join(cfg.workdir, 'conditioning.json'),
+        {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in res.items()})
   if cfg.export and run_role.is_chief:
     summary['saved_model'] = kind.export(model, prep, spec.detector, info, state, cfg,
                                          os.path.join(cfg.workdir, 'saved_model'))
   return summary
 
 
-def export_workdir(workdir: str, weights: str = 'ema') -> str:
-  """Exports <workdir>/saved_model from the last checkpoint (no dataset needed).
+def export_workdir(workdir: str, weights: str = 'ema', log=print) -> str:
+  """Exports <workdir>/saved_model from the newest intact checkpoint (no dataset
+  needed), with the rule of a resumed run: damaged or missing newer ones are skipped
+  and named.
 
   weights='online': the trained network's own weights instead of their EMA (for runs
   made before the EMA had its warm-up, whose EMA after a few thousand steps still holds
   part of the random initial weights)."""
   if weights not in ('ema', 'online'):
-    raise ValueError(f"weights must be 'ema' or 'online', got {weights!r}")
+    raise ValueError(f"--weights must be 'ema' or 'online', got {weights!r}")
+  workdir_lib.check_folder(workdir)
   info = stored_config(workdir)
+  path = os.path.join(workdir, workdir_lib.CONFIG)
   if info is None:
-    raise FileNotFoundError(f'{os.path.join(workdir, "config.json")} not found: is {workdir} a '
-                            'taiga_tf.train workdir?')
-  cfg = TrainConfig(**{**info['train_config'], 'workdir': workdir})
+    raise FileNotFoundError(f'{path} not found: is {workdir} a taiga_tf.train workdir?')
+  cfg = stored_train_config(info, workdir)
   kind = KINDS[cfg.model]
-  detector = detectors.from_metadata(info)
-  prep = prep_lib.from_dict(info['preprocessing'])
+  try:
+    detector = detectors.from_metadata(info)
+    prep = prep_lib.from_dict(info['preprocessing'])
+  except (KeyError, TypeError, ValueError, AttributeError) as e:
+    raise ValueError(f'{path}: the detector or preprocessing metadata is damaged or missing '
+                     f'({type(e).__name__}: {e})') from None
   state = info.get('state', {})
+  if not isinstance(state, dict):
+    raise ValueError(f'{path}: "state" must be an object, got {type(state).__name__}')
   model = build_model(cfg, detector, tf.distribute.get_strategy(), state)
   manager = checkpoint_manager(model, workdir)
-  if not manager.latest_checkpoint:
-    raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints')
-  manager.checkpoint.restore(manager.latest_checkpoint).expect_partial()
+  restored = restore_checkpoint(manager, workdir, log, refuse=True, app='export')
+  step = int(model.step_counter.numpy())
+  if step == 0:
+    raise ValueError(f'{workdir}: its newest checkpoint, {restored.path}, is the untrained step 0: '
+                     'nothing to export (train it first)')
+  bad = nonfinite_weights(model)
+  if bad:
+    raise ValueError(f'{restored.path}: weight {bad[0]} (and {len(bad) - 1} more) is not finite: '
+                     'the run diverged; nothing exported')
+  log(f'export: from {restored.path} (step {step})')
   if weights == 'online':
     for e, w in zip(model.ema_network().weights, model.online_network().weights):
       e.assign(w)
