@@ -1,4 +1,4 @@
-r"""Exports <workdir>/saved_model from a training run's last checkpoint.
+r"""Exports <workdir>/saved_model from a training run's newest intact checkpoint.
 
   python -m taiga_tf.export --workdir=out/cgan_smoke [--weights=online]
 """

@@ -4,7 +4,8 @@ r"""Trains a conditional generative model on a built TFDS dataset.
   python -m taiga_tf.train --flagfile=taiga_tf/configs/cgan_smoke.cfg --workdir=/tmp/w
 
 Flags given after --flagfile override it. Starting again with the same workdir
-resumes from the last checkpoint. Progress on the console, TensorBoard under
+resumes from the newest intact checkpoint (damaged or missing newer ones are
+skipped and named). Progress on the console, TensorBoard under
 <workdir>/train, a SavedModel in <workdir>/saved_model at the end.
 
 Several machines: with TF_CONFIG naming more than one task, the same command on
