@@ -192,7 +192,7 @@ LOAD_SCRIPT = textwrap.dedent('''
     c = m.sample_dpmpp_2m(class_id=y, seed=seed, index=tf.range(5, dtype=tf.int64),
                           num_steps=steps, guidance=g)['image'].numpy()
     d = m.sample_heun(class_id=y, seed=seed, index=tf.range(5, dtype=tf.int64),
-                      num_steps=tf.constant(2), guidance=tf.constant(2.0))['image'].numpy()
+                      num_steps=tf.constant(4), guidance=tf.constant(2.0))['image'].numpy()
     e = m.sample_euler_maruyama(class_id=y[:2], seed=seed, index=tf.range(2, dtype=tf.int64),
                                 num_steps=tf.constant(5), guidance=tf.constant(1.0))['image'].numpy()
     mask = meta['mask'].numpy().astype(bool)
