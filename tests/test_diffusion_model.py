@@ -236,7 +236,7 @@ def test_export_loads_in_plain_tensorflow(diffusion_saved_model, tmp_path):
   assert r['default_is_dpm'] < 1e-4     # generate == sample_<default>(default steps)
   assert r['other_sampler'] > 0
   assert 'class_id must be in [0, 100)' in r['errors'][0]
-  assert 'num_steps must be >= 1' in r['errors'][1]
+  assert 'num_steps must be in [1, ' in r['errors'][1]
   assert r['endpoints'] == ['sample_' + n for n in r['samplers']]     # one endpoint per sampler
 
 
