@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from taiga_tf import generation
 
@@ -90,6 +91,7 @@ def test_evaluate_rejects_bad_requests(dummy_data_dir, tmp_path):
   assert r.returncode == 2 and 'held out' in r.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_works_unchanged_on_a_diffusion_dataset(diffusion_saved_model, dummy_data_dir,
                                                         tmp_path):
   gen = tmp_path / 'gen'

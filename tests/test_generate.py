@@ -158,6 +158,7 @@ def test_fast_serializer_matches_tfds():
     np.testing.assert_array_equal(fast[k], ref[k])
 
 
+@pytest.mark.slow
 def test_diffusion_export_batch_independent_sampler_choice_and_resume_state(
     diffusion_saved_model, dummy_data_dir, tmp_path, monkeypatch):
   """Sample i of a diffusion dataset depends only on (seed, i) and the sampler settings:

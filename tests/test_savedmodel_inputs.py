@@ -23,9 +23,11 @@ def _endpoints(path):
   return m, calls
 
 
-@pytest.fixture(params=['cgan', 'diffusion'])
-def export_path(request, smoke_saved_model, diffusion_saved_model):
-  return smoke_saved_model if request.param == 'cgan' else diffusion_saved_model
+@pytest.fixture(params=['cgan', pytest.param('diffusion', marks=pytest.mark.slow)])
+def export_path(request):
+  # only the export the case needs: the score model's session fixture trains and exports
+  return request.getfixturevalue('smoke_saved_model' if request.param == 'cgan'
+                                 else 'diffusion_saved_model')
 
 
 def test_empty_class_id_gives_empty_outputs(export_path):
@@ -78,6 +80,7 @@ def _diffusion(path):
     (2, -0.5, r'guidance must be a finite number in \[0, 100\]'),
     (2, 101.0, r'guidance must be a finite number in \[0, 100\]'),
 ])
+@pytest.mark.slow
 def test_sampler_settings_out_of_bounds_are_errors(diffusion_saved_model, name, steps, guidance,
                                                    pattern):
   """Checked before the network runs, also for an empty class_id (then nothing would run)."""
@@ -88,6 +91,7 @@ def test_sampler_settings_out_of_bounds_are_errors(diffusion_saved_model, name, 
          num_steps=tf.constant(steps), guidance=tf.constant(guidance))
 
 
+@pytest.mark.slow
 def test_few_steps_give_finite_images_or_say_they_diverge(diffusion_saved_model):
   """The predictor-corrector gave NaN below 20 steps (its Langevin step went negative):
   now finite at 10 and 19. Fewer steps of this untrained network overflow the inverse
