@@ -239,16 +239,9 @@ def test_headers_and_lines_beyond_what_a_file_may_hold(tmp_path, text, pattern):
 @pytest.fixture
 def alarm():
   """Fails a test that blocks (e.g. opening a FIFO) instead of hanging the suite."""
-  import signal
-
-  def on_alarm(*_):
-    raise TimeoutError('blocked: the reader waited on a file that is not a regular file')
-
-  old = signal.signal(signal.SIGALRM, on_alarm)
-  signal.alarm(10)
-  yield
-  signal.alarm(0)
-  signal.signal(signal.SIGALRM, old)
+  from helpers import time_limit
+  with time_limit(10, 'blocked: the reader waited on a file that is not a regular file'):
+    yield
 
 
 @pytest.mark.parametrize('kind', ['fifo', 'directory'])

@@ -9,11 +9,9 @@ names the file; never another exception type, never a hang (a timer fails the ex
 Derandomized and bounded (200 examples each), so the run is the same on every machine and
 takes a few seconds.
 """
-import contextlib
 import gzip
 import os
 import shutil
-import signal
 
 import h5py
 import numpy as np
@@ -21,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import time_limit
 from taiga_tf.detectors.lartpc import examples as lartpc_examples
 from taiga_tf.detectors.lartpc.detector import CLASSES, PARTICLES
 from taiga_tf.detectors.lartpc.formats import larcv3
@@ -36,17 +35,8 @@ CAM = builtin_camera()
 F32 = float(np.finfo(np.float32).max)
 
 
-@contextlib.contextmanager
 def no_hang(seconds=10):
-  def on_alarm(*_):
-    raise TimeoutError(f'the reader took more than {seconds} s: a hang')
-  old = signal.signal(signal.SIGALRM, on_alarm)
-  signal.setitimer(signal.ITIMER_REAL, seconds)
-  try:
-    yield
-  finally:
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    signal.signal(signal.SIGALRM, old)
+  return time_limit(seconds, 'the reader hangs')
 
 
 # ------------------------------------------------------------------ TAIGA text files

@@ -7,6 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
+from helpers import time_limit
 from taiga_tf.detectors.lartpc.formats import larcv3, npy_arrays
 from taiga_tf.detectors.lartpc.formats.larcv3 import Larcv3Error, Larcv3Reader, Larcv3Writer
 
@@ -385,14 +386,7 @@ def test_a_damaged_compressed_chunk_names_the_event(tmp_path):
 
 
 def test_only_regular_files_are_opened(tmp_path):
-  import signal
-
-  def on_alarm(*_):
-    raise TimeoutError('blocked on a FIFO')
-
-  old = signal.signal(signal.SIGALRM, on_alarm)
-  signal.alarm(10)
-  try:
+  with time_limit(10, 'blocked on a FIFO'):
     os.mkfifo(tmp_path / 'pipe.h5')
     with pytest.raises(Larcv3Error, match=r'pipe.h5: a FIFO \(named pipe\), not a regular file'):
       Larcv3Reader(tmp_path / 'pipe.h5')
@@ -400,31 +394,18 @@ def test_only_regular_files_are_opened(tmp_path):
     with pytest.raises(npy_arrays.NpyFormatError, match='larcv_png_64_test_tracks.npy: not a '
                                                         'regular file'):
       list(npy_arrays.read_images(tmp_path / 'larcv_png_64_test_tracks.npy'))
-  finally:
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
 
 
 def test_tables_declaring_rows_they_do_not_store(tmp_path):
   """A small file whose tables declare 10^9 unwritten rows (fill values): refused, not
   read for ever."""
-  import signal
   path = _write_labelled(tmp_path / 'odd.h5')
   with h5py.File(path, 'r+') as f:
     for name in ('Events/event_id', 'Truth/particle', 'Data/sparse2d_data_group/extents',
                  'Data/sparse2d_label_group/extents'):
       f[name].resize((10**9,))
   assert os.path.getsize(path) < 100_000
-
-  def on_alarm(*_):
-    raise TimeoutError('reading 10^9 declared events')
-
-  old = signal.signal(signal.SIGALRM, on_alarm)
-  signal.alarm(20)
-  try:
+  with time_limit(20, 'reading 10^9 declared events'):
     with pytest.raises(Larcv3Error, match=r'odd.h5: Events/event_id declares 1000000000 rows but '
                                           r'stores at most 100'):
       _examples(path)
-  finally:
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)

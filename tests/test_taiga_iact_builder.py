@@ -10,6 +10,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from builder_utils import BUILDER_DIR, load_builder_module
+from helpers import time_limit
 
 builder_mod = load_builder_module()
 
@@ -246,25 +247,15 @@ def test_plain_and_gzipped_copy_fails_the_build_naming_both(tmp_path):
 
 
 def test_a_fifo_named_like_an_event_file_fails_the_build(tmp_path):
-  import signal
   manual = tmp_path / 'manual'
   _copy_dummy(manual)
   os.mkfifo(manual / 'gamma' / 'iact30_gamma_cb4.txt')
   b = builder_mod.Builder(config='mc', data_dir=tmp_path / 'data')
-
-  def on_alarm(*_):
-    raise TimeoutError('tfds build blocked on a FIFO')
-
-  old = signal.signal(signal.SIGALRM, on_alarm)
-  signal.alarm(60)
-  try:
+  with time_limit(60, 'tfds build blocked on a FIFO'):
     with pytest.raises(ValueError, match=r'iact30_gamma_cb4.txt: a FIFO \(named pipe\), not a '
                                          'regular file'):
       b.download_and_prepare(download_config=tfds.download.DownloadConfig(
           manual_dir=os.fspath(manual)))
-  finally:
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
 
 
 def _work_units(examples_of):
