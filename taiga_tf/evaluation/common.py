@@ -296,6 +296,39 @@ def public(rep: dict) -> dict:
   return {k: v for k, v in rep.items() if not k.startswith('_')}
 
 
+def report_head(cfg, detector: str, reference: str, gen: dict, gen_meta: dict, cal: dict | None,
+                groups_key: str, skipped: dict, **extra) -> dict:
+  """What both detectors' report.json start with: the inputs, the settings, the
+  calibration used, an empty `groups_key` (particles, classes) for compare_groups."""
+  summary = None
+  if cal:
+    summary = {'path': cal['path'], 'n_per_set': cal['n_per_set'], 'required': list(calib.REQUIRED)}
+    if 'required_by_measure' in cal:
+      summary['required_by_measure'] = cal['required_by_measure']
+  head = {'detector': detector, 'generated': os.path.abspath(cfg.generated),
+          'reference': reference, 'mc_split': cfg.mc_split,
+          'n_generated': int(len(gen['class_id'])),
+          'model_kind': gen_meta.get('model_kind', 'cgan'), 'sampling': gen_meta.get('sampling'),
+          'n_boot': cfg.n_boot, 'n_mc_splits': cfg.n_mc_splits, **extra,
+          'calibration': summary, groups_key: {}, 'skipped': skipped}
+  if cfg.allow_training_split:
+    head['mc_split_may_be_training'] = True
+  return head
+
+
+def compare_groups(compare, ctx, groups: dict, cal: dict | None, seed: int,
+                   out: dict) -> dict:
+  """compare(ctx, group, name, seed) for each group, marked with the calibration; the
+  public part of each goes into `out` (the report's particles or classes). Returns the
+  full results (with their `_` entries, which the plots read)."""
+  reps = {}
+  for name, g in groups.items():
+    reps[name] = compare(ctx, g, name, seed)
+    calib.mark(reps[name]['measures'], cal, name)
+    out[name] = public(reps[name])
+  return reps
+
+
 def write_tensorboard(output_dir, report, pngs, groups: str = 'particles'):
   """Every measure of `report[groups][g]['measures']` (and its MC-vs-MC baseline), the
   report's own 'scalars', and the PNG plots."""

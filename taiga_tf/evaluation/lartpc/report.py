@@ -327,23 +327,9 @@ def evaluate(cfg: EvalConfig, log=print, spec=None) -> dict:
   _, ssnet_info = ctx.ssnet()
   for c in groups:         # the generated images through the SSNet, before any comparison
     groups[c] = ctx.derive(groups[c], f'--generated={cfg.generated}: the {c}s')
-  report = {'detector': 'lartpc', 'generated': os.path.abspath(cfg.generated),
-            'reference': ctx.spec.builder.info.full_name, 'mc_split': cfg.mc_split,
-            'n_generated': int(len(gen['class_id'])), 'model_kind': gen_meta.get('model_kind', 'cgan'),
-            'sampling': gen_meta.get('sampling'), 'n_boot': cfg.n_boot, 'n_mc_splits': cfg.n_mc_splits,
-            'ssnet': ssnet_info,
-            'calibration': ({'path': cal['path'], 'n_per_set': cal['n_per_set'],
-                             'required': list(calib.REQUIRED),
-                             'required_by_measure': cal.get('required_by_measure', {})}
-                            if cal else None),
-            'classes': {}, 'skipped': skipped}
-  if cfg.allow_training_split:
-    report['mc_split_may_be_training'] = True
-  reps = {}
-  for c, g in groups.items():
-    reps[c] = compare(ctx, g, c, cfg.seed)
-    calib.mark(reps[c]['measures'], cal, c)
-    report['classes'][c] = common.public(reps[c])
+  report = common.report_head(cfg, 'lartpc', ctx.spec.builder.info.full_name, gen, gen_meta, cal,
+                              'classes', skipped, ssnet=ssnet_info)
+  reps = common.compare_groups(compare, ctx, groups, cal, cfg.seed, report['classes'])
   report['seconds'] = time.time() - t0
   from taiga_tf.evaluation.lartpc import plots  # pylint: disable=g-import-not-at-top
 

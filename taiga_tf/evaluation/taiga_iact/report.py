@@ -348,21 +348,9 @@ def evaluate(cfg: EvalConfig, log=print, spec=None) -> dict:
   groups, skipped = _check_inputs(ctx, gen, gen_meta, cfg, log)
   log(f'evaluate: {len(gen["class_id"])} generated images ({", ".join(groups)}) vs '
       f'{ctx.spec.builder.info.full_name} {cfg.mc_split}')
-  report = {'detector': ctx.det.name, 'generated': os.path.abspath(cfg.generated),
-            'reference': ctx.spec.builder.info.full_name,
-            'mc_split': cfg.mc_split, 'n_generated': int(len(gen['class_id'])),
-            'model_kind': gen_meta.get('model_kind', 'cgan'), 'sampling': gen_meta.get('sampling'),
-            'n_boot': cfg.n_boot, 'n_mc_splits': cfg.n_mc_splits,
-            'calibration': ({'path': cal['path'], 'n_per_set': cal['n_per_set'],
-                             'required': list(calib.REQUIRED)} if cal else None),
-            'particles': {}, 'skipped': skipped}
-  if cfg.allow_training_split:
-    report['mc_split_may_be_training'] = True
-  reps = {}
-  for p, g in groups.items():
-    reps[p] = compare(ctx, g, p, cfg.seed)
-    calib.mark(reps[p]['measures'], cal, p)
-    report['particles'][p] = common.public(reps[p])
+  report = common.report_head(cfg, ctx.det.name, ctx.spec.builder.info.full_name, gen, gen_meta,
+                              cal, 'particles', skipped)
+  reps = common.compare_groups(compare, ctx, groups, cal, cfg.seed, report['particles'])
   report['gamma_hadron_classifier'] = ctx.gamma_hadron()[1]
   report['scalars'] = {'gamma_hadron_classifier/auc':
                        report['gamma_hadron_classifier']['auc_gamma_vs_proton'],
