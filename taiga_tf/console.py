@@ -128,6 +128,11 @@ class NoiseFilter:
   def __init__(self):
     self._in_info = False
 
+  @property
+  def in_block(self) -> bool:
+    """Inside a DatasetInfo repr: its lines are being dropped."""
+    return self._in_info
+
   def keep(self, line: str) -> bool:
     if self._in_info:
       if line.rstrip('\r\n') == ')':
@@ -158,7 +163,7 @@ def run_quiet(cmd: list, **kwargs) -> int:
       text = line.decode(errors='replace') + '\n'
       if noise.keep(text):
         out.write(text)
-    if b'\r' in pending and not noise._in_info:       # a progress bar redrawing itself
+    if b'\r' in pending and not noise.in_block:       # a progress bar redrawing itself
       head, _, pending = pending.rpartition(b'\r')
       out.write(head.decode(errors='replace') + '\r')
     out.flush()

@@ -26,9 +26,6 @@ def parse_ints(text) -> tuple:
   return tuple(int(v) for v in str(text).replace(' ', '').split(',') if v)
 
 
-_parse_ints = parse_ints
-
-
 def _empty_pixel(detector) -> float:
   """The network-space value of an empty pixel (0 in the detector's unit)."""
   return float(detector.preprocessing().forward(np.zeros((1, 1), np.float32)).numpy().ravel()[0])
@@ -120,9 +117,9 @@ class DiffusionKind:
     from taiga_tf.diffusion import edm  # pylint: disable=g-import-not-at-top
     from taiga_tf.models import diffusion, unet  # pylint: disable=g-import-not-at-top
     ucfg = unet.UNetConfig(num_classes=num_labels, image_size=detector.image_size,
-                           channels=cfg.channels, channel_mult=_parse_ints(cfg.channel_mult),
+                           channels=cfg.channels, channel_mult=parse_ints(cfg.channel_mult),
                            num_res_blocks=cfg.num_res_blocks,
-                           attn_resolutions=_parse_ints(cfg.attn_resolutions),
+                           attn_resolutions=parse_ints(cfg.attn_resolutions),
                            dropout=cfg.dropout, emb_dim=cfg.emb_dim)
     return diffusion.DiffusionConfig(unet=ucfg, edm=edm.EDMConfig.scaled(state['sigma_data']),
                                      p_uncond=cfg.p_uncond, ema_decay=cfg.ema_decay)

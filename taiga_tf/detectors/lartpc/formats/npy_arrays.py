@@ -64,9 +64,6 @@ def open_file(path):
   return tf.io.gfile.GFile(path, 'rb')
 
 
-_open = open_file
-
-
 def _header(f, path):
   try:
     version = np.lib.format.read_magic(f)
@@ -80,7 +77,7 @@ def _header(f, path):
 def open_array(path, image_size: int = 64, file=None) -> _Array:
   """The file's header, checked: (N, S, S[, 1 or 3]) uint8. Rows are read on demand."""
   path = os.fspath(path)
-  f = file if file is not None else _open(path)
+  f = file if file is not None else open_file(path)
   shape, fortran, dtype = _header(f, path)
   if dtype != np.uint8:
     raise NpyFormatError(f'{path}: dtype {dtype}, expected uint8 (the 0-255 PNG scale)')
@@ -94,7 +91,7 @@ def open_array(path, image_size: int = 64, file=None) -> _Array:
 
 def read_images(path, image_size: int = 64) -> Iterator[tuple[int, np.ndarray]]:
   """(entry, (S, S) uint8 image) for every entry of the file, one row in memory at a time."""
-  with _open(path) as f:
+  with open_file(path) as f:
     arr = open_array(path, image_size, file=f)
     for i in range(arr.shape[0]):
       img = arr.row(i)
