@@ -4,7 +4,7 @@ never the training split), and the --generated folder and its images. Each bad i
 is a ValueError (FileNotFoundError, NotADirectoryError) naming the flag, the folder or
 the split and what was expected.
 
-    spec, gen, gen_meta = inputs.start_report(cfg)        # before any classifier trains
+    spec, gen, gen_meta = inputs.start_report(cfg, n_groups)   # before any classifier trains
 """
 from __future__ import annotations
 
@@ -217,14 +217,14 @@ def check_finite(images, where: str) -> None:
                    'split): the report compares finite images only (a diverged model or sampler?)')
 
 
-def start_report(cfg, spec=None):
+def start_report(cfg, n_groups: int, spec=None):
   """Every check a report makes before any work: the arguments, --mc_split against the
-  reference, and the generated dataset (read here). Returns (spec, gen, gen_meta)."""
+  reference, and the generated dataset (read here: at most max_examples for each of the
+  report's n_groups particles or classes). Returns (spec, gen, gen_meta)."""
   from taiga_tf import data as data_lib  # pylint: disable=g-import-not-at-top
   check_config(cfg)
   spec = spec or data_lib.open_dataset(cfg.reference, cfg.data_dir)
   check_splits(cfg, spec)
-  n_groups = max(len(spec.detector.particles), spec.detector.n_classes)
   gen, gen_meta = load_generated(cfg.generated, cfg.max_examples * n_groups, spec.detector)
   return spec, gen, gen_meta
 

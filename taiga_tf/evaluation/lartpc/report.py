@@ -320,7 +320,7 @@ def _check_inputs(ctx, gen, cfg, log) -> tuple[dict, dict]:
 
 def evaluate(cfg: EvalConfig, log=print, spec=None) -> dict:
   t0 = time.time()
-  spec, gen, gen_meta = inputs.start_report(cfg, spec)
+  spec, gen, gen_meta = inputs.start_report(cfg, len(CLASSES), spec)
   ctx = Context(cfg, log, spec)
   cal = common.load_calibration(cfg, ctx.spec.builder.info.full_name, log)
   groups, skipped = _check_inputs(ctx, gen, cfg, log)

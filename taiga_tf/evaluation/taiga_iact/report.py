@@ -342,7 +342,7 @@ def _check_inputs(ctx, gen, gen_meta, cfg, log) -> tuple[dict, dict]:
 # ------------------------------------------------------------------ the app's two jobs
 def evaluate(cfg: EvalConfig, log=print, spec=None) -> dict:
   t0 = time.time()
-  spec, gen, gen_meta = inputs.start_report(cfg, spec)
+  spec, gen, gen_meta = inputs.start_report(cfg, len(PARTICLES), spec)
   ctx = Context(cfg, log, spec)
   cal = common.load_calibration(cfg, ctx.spec.builder.info.full_name, log)
   groups, skipped = _check_inputs(ctx, gen, gen_meta, cfg, log)
